@@ -1,0 +1,35 @@
+"""semidbm: a pure-Python, append-only key/value store with the dbm interface.
+
+>>> import semidbm, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), 'example.db')
+>>> with semidbm.open(path, 'c') as db:
+...     db[b'key'] = b'value'
+...     db['text'] = 'stored as UTF-8'
+>>> with semidbm.open(path, 'r') as db:
+...     db[b'key'], db[b'text']
+(b'value', b'stored as UTF-8')
+"""
+from semidbm import db
+from semidbm._version import __version__
+from semidbm.db import SemiDBM
+from semidbm.exceptions import DBMChecksumError, DBMError, DBMLoadError, error
+
+__all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumError',
+           '__version__']
+
+
+def open(filename, flag='r', mode=0o666, *, verify_checksums=False):
+    """Open the semidbm database in directory *filename* and return it.
+
+    :param filename: the database directory (str, bytes or os.PathLike); the data
+        lives in ``filename/data``.
+    :param flag: 'r' read-only (default), 'w' read-write, 'c' read-write and create
+        if missing, 'n' always a new, empty database.
+    :param mode: permission bits (less the umask) of files created.
+    :param verify_checksums: verify each value's checksum on every read.
+    :raises ValueError: for any other flag.
+    :raises error: if the database is missing ('r', 'w') or cannot be opened.
+    :raises DBMLoadError: if the data file is not a semidbm file, or is damaged in a
+        way that is not a torn tail.
+    """
+    return SemiDBM(filename, flag, mode, verify_checksums=verify_checksums)

@@ -1,0 +1,409 @@
+"""The store: an in-memory index over an append-only data file.
+
+The index maps each key to one int, ``value_offset << 32 | value_size`` (see
+:func:`_pack`): one small object an entry instead of a tuple of two (the
+``peak_rss`` benchmark; 0.5.1 keeps a tuple and spends most of its memory there).
+"""
+import collections.abc
+import os
+
+from semidbm import format
+from semidbm.datafile import DataFile
+from semidbm.exceptions import DBMChecksumError, DBMLoadError, error
+
+DATA_NAME = 'data'
+COMPACT_NAME = 'data.compact'
+_FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
+          'n': os.O_RDWR | os.O_CREAT | os.O_TRUNC}
+_SIZE_MASK = (1 << 32) - 1
+_WRITE_CHUNK = 1 << 20
+
+
+def _pack(value_offset, value_size):
+    return value_offset << 32 | value_size
+
+
+class _ClosedIndex:
+    """Stands in for the index once the db is closed: every use raises ``error``.
+
+    The one place that checks "closed", at no cost to the open path (every
+    operation goes through the index first).
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def _closed(self, *args):
+        raise error(f'{self.path}: the database is closed; open it again to use it')
+
+    __getitem__ = __setitem__ = __delitem__ = __contains__ = __iter__ = _closed
+    __len__ = get = pop = keys = items = _closed
+
+
+def coerce(data, what='key'):
+    """Return *data* as bytes: str is encoded as UTF-8, other buffers copied.
+
+    :raises TypeError: for anything else (int, None, ...).
+    """
+    if isinstance(data, str):
+        return data.encode('utf-8')
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f'{what}s must be bytes or str, not {type(data).__name__}')
+
+
+class SemiDBM(collections.abc.MutableMapping):
+    """An open semidbm database; use :func:`semidbm.open` to get one.
+
+    :param path: the database directory.
+    :param flag: 'r', 'w', 'c' or 'n', as in :func:`semidbm.open`.
+    """
+
+    def __init__(self, path, flag='r', mode=0o666, *, verify_checksums=False):
+        if flag not in _FLAGS:
+            raise ValueError(f"flag must be 'r', 'w', 'c' or 'n', not {flag!r}")
+        self.path = os.fsdecode(os.fspath(path))
+        self._data_filename = os.path.join(self.path, DATA_NAME)
+        self.readonly = flag == 'r'
+        self.verify_checksums = verify_checksums
+        self._mode = mode
+        self._index = _ClosedIndex(self.path)
+        self._file = None
+        self._file = self._open_file(flag)
+
+    # -- opening ---------------------------------------------------------------
+
+    def _open_file(self, flag):
+        if flag in 'cn':
+            os.makedirs(self.path, exist_ok=True)
+        elif not os.path.isfile(self._data_filename):
+            raise error(f'{self.path}: no semidbm database here (no file '
+                        f'{self._data_filename!r}); open it with flag "c" to create one')
+        try:
+            fd = os.open(self._data_filename, _FLAGS[flag] | getattr(os, 'O_BINARY', 0),
+                         self._mode)
+        except OSError as exc:
+            raise error(exc.errno, f'cannot open the database: {exc.strerror}',
+                        self._data_filename) from exc
+        try:
+            return self._load(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _load(self, fd):
+        if not self.readonly:
+            self._remove_stale_compaction()
+            if os.fstat(fd).st_size == 0:
+                os.write(fd, format.HEADER_BYTES)
+        datafile = DataFile(self._data_filename, fd, None, writable=False)
+        try:
+            index, end = self._scan(datafile.map, datafile.size)
+        finally:
+            datafile.map.close()
+        self._index = index
+        return DataFile(self._data_filename, fd, end, writable=not self.readonly)
+
+    def _scan(self, buf, size):
+        """Build the index from ``buf``; return it and the logical end of the data.
+
+        Each record is applied one step late, so that the last one can be checked
+        first: a torn last record (bad checksum) never was acknowledged and must not
+        hide the value before it.  Checksums of the others are left to reads.
+        """
+        try:
+            format.check_header(buf, self._data_filename)
+        except ValueError as exc:
+            raise DBMLoadError(str(exc)) from None
+        index = {}
+        deleted = format.DELETED
+        head = format.RECORD_HEAD.size
+        pending = None
+        for record in format.scan(buf, format.HEADER.size, size):
+            if pending is not None:
+                offset, key, value_size = pending
+                if value_size == deleted:
+                    index.pop(key, None)
+                else:
+                    index[key] = (offset + head + len(key)) << 32 | value_size
+            pending = record
+        end = self._settle_last(buf, pending, index)
+        self._refuse_broken_chain(buf, end, size)
+        return index, end
+
+    def _settle_last(self, buf, record, index):
+        """Apply the last whole *record* if its checksum holds; return the data's end."""
+        if record is None:
+            return format.HEADER.size
+        offset, key, value_size = record
+        if not format.checksum_ok(buf, offset, len(key), value_size):
+            return offset  # torn by a crash: it never was acknowledged
+        if value_size == format.DELETED:
+            index.pop(key, None)
+        else:
+            index[key] = _pack(offset + format.RECORD_HEAD.size + len(key), value_size)
+        return offset + format.record_size(len(key), value_size)
+
+    def _refuse_broken_chain(self, buf, end, size):
+        content_end = format.content_end(buf, end, size)
+        following = format.find_record(buf, end + 1, content_end)
+        if following != -1:
+            raise DBMLoadError(
+                f'{self._data_filename}: damaged record at offset {end}; valid records '
+                f'follow at offset {following}, so this is not a torn tail. Nothing was '
+                f'changed. Recover them with: python -m semidbm repair {self.path}')
+
+    def _remove_stale_compaction(self):
+        # A crash during compact() before its os.replace leaves this behind; the data
+        # file is still the complete old one.
+        try:
+            os.remove(os.path.join(self.path, COMPACT_NAME))
+        except FileNotFoundError:
+            pass
+    # -- reading ---------------------------------------------------------------
+
+    def __getitem__(self, key):
+        """Return the value of *key*: one dict lookup and one slice of the map.
+
+        :raises KeyError: if there is no such key.
+        :raises DBMChecksumError: with ``verify_checksums``, if the record is damaged.
+        """
+        if key.__class__ is not bytes:
+            key = coerce(key)
+        position = self._index[key]
+        start = position >> 32
+        value = self._file.map[start:start + (position & _SIZE_MASK)]
+        if self.verify_checksums:
+            self._verify(key, value, start)
+        return value
+
+    def _verify(self, key, value, start):
+        stored, = format.CHECKSUM.unpack_from(self._file.map, start + len(value))
+        if format.crc32(value, format.crc32(key)) != stored:
+            record = start - format.RECORD_HEAD.size - len(key)
+            raise DBMChecksumError(
+                f'{self._data_filename}: checksum mismatch for key {key!r} in the record '
+                f'at offset {record}; run: python -m semidbm check {self.path}')
+
+    def __contains__(self, key):
+        if key.__class__ is not bytes:
+            try:
+                key = coerce(key)
+            except TypeError:
+                return False
+        return key in self._index
+
+    def __len__(self):
+        return len(self._index)
+
+    def __iter__(self):
+        # Over a copy of the keys, so that writes during the loop are allowed.
+        return iter(list(self._index))
+
+    def keys(self):
+        """Return a list of all keys, as the stdlib's dbm modules do."""
+        return list(self._index)
+
+    # -- writing ---------------------------------------------------------------
+
+    def __setitem__(self, key, value):
+        """Store *value* under *key*: one record copied into the map (no system call).
+
+        The bytes are in the operating system's page cache when this returns.
+        """
+        if key.__class__ is not bytes:
+            key = coerce(key)
+        if value.__class__ is not bytes:
+            value = coerce(value, 'value')
+        self._check_writable('store a value')
+        self._check_size(key, value)
+        start = self._append(format.encode_put(key, value))
+        self._index[key] = _pack(start + format.RECORD_HEAD.size + len(key), len(value))
+
+    def __delitem__(self, key):
+        """Delete *key* by appending a tombstone.
+
+        :raises KeyError: if there is no such key (and nothing is written).
+        """
+        if key.__class__ is not bytes:
+            key = coerce(key)
+        self._check_writable('delete a key')
+        if key not in self._index:
+            raise KeyError(key)
+        self._append(format.encode_delete(key))
+        del self._index[key]
+
+    def update(self, other=(), /, **kwargs):
+        """Store many pairs with one copy into the map (see the ``batch`` benchmark)."""
+        pairs = other.items() if isinstance(other, collections.abc.Mapping) else other
+        if hasattr(other, 'keys') and not isinstance(other, collections.abc.Mapping):
+            pairs = ((key, other[key]) for key in other.keys())
+        self._store_many(list(pairs) + list(kwargs.items()))
+
+    def _store_many(self, pairs):
+        self._check_writable('store values')
+        records, positions = [], []
+        offset = self._file.end if self._file is not None else 0
+        for key, value in pairs:
+            key = key if key.__class__ is bytes else coerce(key)
+            value = value if value.__class__ is bytes else coerce(value, 'value')
+            self._check_size(key, value)
+            record = format.encode_put(key, value)
+            records.append(record)
+            positions.append((key, _pack(offset + format.RECORD_HEAD.size + len(key),
+                                         len(value))))
+            offset += len(record)
+        if records:
+            self._append(b''.join(records))
+            self._index.update(positions)
+
+    def clear(self):
+        """Delete every key: one tombstone each, appended together."""
+        self._check_writable('clear the database')
+        keys = list(self._index)
+        if keys:
+            self._append(b''.join(map(format.encode_delete, keys)))
+            self._index.clear()
+
+    def _check_writable(self, action):
+        if self.readonly:
+            self._index.get(b'')  # a closed db says so first
+            raise error(f'{self.path}: cannot {action}: the database was opened '
+                        f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
+
+    def _check_size(self, key, value):
+        if len(key) > format.MAX_SIZE or len(value) > format.MAX_SIZE:
+            raise error(f'{self.path}: a key or value of {max(len(key), len(value))} '
+                        f'bytes is too large (the file format allows {format.MAX_SIZE})')
+
+    def _append(self, blob):
+        """Append *blob* to the data file; return its offset.  All writes come here."""
+        if self._file is None:
+            self._index.get(b'')
+        try:
+            return self._file.append(blob)
+        except OSError as exc:
+            raise error(exc.errno, f'cannot append to the database ({exc.strerror}); '
+                        f'nothing was written', self._data_filename) from exc
+
+    # -- compaction, sync and close ---------------------------------------------
+
+    def compact(self):
+        """Rewrite the data file with only the live records.
+
+        The records' bytes are copied, not re-encoded (the ``compact`` benchmark).
+        A crash at any step leaves the old file or the new one, both complete.
+        """
+        self._check_writable('compact')
+        self._index.get(b'')
+        temp = os.path.join(self.path, COMPACT_NAME)
+        index, end = self._write_compacted(temp)
+        # Crash before the replace: the old file stands; the temp file is removed
+        # at the next writable open.  After: the new file is whole (it was fsynced).
+        self._file.close()
+        self._file = None
+        os.replace(temp, self._data_filename)
+        _fsync_directory(self.path)
+        fd = os.open(self._data_filename, os.O_RDWR | getattr(os, 'O_BINARY', 0))
+        self._file = DataFile(self._data_filename, fd, end, writable=True)
+        self._index = index
+
+    def _write_compacted(self, temp):
+        """Write the live records to *temp* and fsync it; return the new index and end."""
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_BINARY', 0),
+                     self._mode)
+        try:
+            view = memoryview(self._file.map)
+            try:
+                index, end = _copy_live(fd, view, self._index)
+            finally:
+                view.release()
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.remove(temp)
+            raise
+        os.close(fd)
+        return index, end
+
+    def sync(self):
+        """Make every write so far durable on disk (``msync`` and ``fsync``).
+
+        Harmless on a read-only db (shelve calls it).
+        """
+        self._index.get(b'')
+        if self._file is not None:
+            self._file.sync()
+
+    def close(self, compact=False):
+        """Close the db; with *compact*, compact it first.  Closing twice is harmless.
+
+        The pad past the logical end is cut, so the file is exactly its records.
+        """
+        if self._file is None:
+            return
+        if compact and not self.readonly:
+            self.compact()
+        datafile, self._file = self._file, None
+        self._index = _ClosedIndex(self.path)
+        datafile.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        state = 'closed' if self._file is None else f'{len(self._index)} keys'
+        mode = 'read-only' if self.readonly else 'read-write'
+        return f'<{type(self).__name__} {self.path!r} {mode}, {state}>'
+
+
+def _copy_live(fd, view, index):
+    """Copy the live records from *view* to *fd*; return the new index and end."""
+    head = format.RECORD_HEAD.size
+    tail = format.CHECKSUM.size
+    new_index = {}
+    chunks = [format.HEADER_BYTES]
+    pending = offset = len(format.HEADER_BYTES)
+    for key, position in index.items():
+        value_start = position >> 32
+        size = position & _SIZE_MASK
+        record_start = value_start - head - len(key)
+        chunks.append(view[record_start:value_start + size + tail])
+        new_index[key] = (offset + head + len(key)) << 32 | size
+        length = head + len(key) + size + tail
+        offset += length
+        pending += length
+        if pending >= _WRITE_CHUNK:
+            _write_all(fd, b''.join(chunks))
+            chunks, pending = [], 0
+    _write_all(fd, b''.join(chunks))
+    return new_index, offset
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_directory(path):
+    """Make a rename in *path* durable (POSIX; Windows has no directory fsync)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,16 @@
+"""The error tree: ``error`` (an ``OSError``, as in the stdlib's dbm modules) and its kin."""
+
+
+class DBMError(OSError):
+    """Base of semidbm's errors; also exported as ``semidbm.error``."""
+
+
+error = DBMError
+
+
+class DBMLoadError(DBMError):
+    """A data file (or its index snapshot) cannot be loaded: wrong format or damage."""
+
+
+class DBMChecksumError(DBMError):
+    """A record's stored checksum does not match its bytes."""

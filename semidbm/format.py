@@ -1,0 +1,145 @@
+"""The bytes of a semidbm data file, format 1.1 (the only module that knows them).
+
+A data file is a header followed by records, appended one after another::
+
+    header:  +------+-------+-------+
+             | SEMI | major | minor |      magic, then !HH (1, 1)
+             +------+-------+-------+
+    put:     +-------+-------+-----+-------+-------------------+
+             | ksize | vsize | key | value | crc32(key+value)  |   !ii ... !I
+             +-------+-------+-----+-------+-------------------+
+    delete:  +-------+-------+-----+-------------+
+             | ksize |  -1   | key | crc32(key)  |                 a tombstone
+             +-------+-------+-----+-------------+
+
+All integers are big-endian; sizes are signed 32-bit.  ``docs/fileformat.rst`` is the
+specification; this module and that page change together.
+"""
+import struct
+from zlib import crc32
+
+MAGIC = b'SEMI'
+VERSION = (1, 1)
+HEADER = struct.Struct('!4sHH')
+RECORD_HEAD = struct.Struct('!ii')
+CHECKSUM = struct.Struct('!I')
+
+#: The value size of a tombstone (a delete record).
+DELETED = -1
+#: The largest key or value the signed 32-bit size fields can describe.
+MAX_SIZE = 2 ** 31 - 1
+#: Bytes a record adds around its key and value.
+OVERHEAD = RECORD_HEAD.size + CHECKSUM.size
+#: Appended past the logical end as room for new records (see docs/fileformat.rst,
+#: "Preallocated tail").  A key size of -1 can start no record, so a reader stops there.
+PAD_BYTE = b'\xff'
+
+HEADER_BYTES = HEADER.pack(MAGIC, *VERSION)
+
+
+def encode_put(key, value):
+    """Return the bytes of a put record for *key* and *value* (both bytes)."""
+    return b''.join((RECORD_HEAD.pack(len(key), len(value)), key, value,
+                     CHECKSUM.pack(crc32(value, crc32(key)))))
+
+
+def encode_delete(key):
+    """Return the bytes of a tombstone for *key*."""
+    return b''.join((RECORD_HEAD.pack(len(key), DELETED), key,
+                     CHECKSUM.pack(crc32(key))))
+
+
+def check_header(buf, path):
+    """Check the file header at the start of *buf*; return its (major, minor).
+
+    :raises ValueError: with a message naming *path* when the magic or major version
+        is not ours.
+    """
+    if len(buf) < HEADER.size:
+        raise ValueError(f'{path!s}: too short for a semidbm data file '
+                         f'({len(buf)} bytes, the header alone is {HEADER.size})')
+    magic, major, minor = HEADER.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise ValueError(f'{path!s}: not a semidbm data file (magic {magic!r}, '
+                         f'expected {MAGIC!r})')
+    if major != VERSION[0]:
+        raise ValueError(f'{path!s}: file format {major}.{minor} is not supported '
+                         f'(this semidbm reads {VERSION[0]}.x)')
+    return major, minor
+
+
+def record_size(key_size, value_size):
+    """Return the length in bytes of a record with these size fields."""
+    return OVERHEAD + key_size + (value_size if value_size != DELETED else 0)
+
+
+def checksum_ok(buf, offset, key_size, value_size):
+    """Tell whether the record at *offset* with these sizes carries a good checksum."""
+    start = offset + RECORD_HEAD.size
+    body_end = start + key_size + (value_size if value_size != DELETED else 0)
+    stored, = CHECKSUM.unpack_from(buf, body_end)
+    return crc32(buf[start:body_end]) == stored
+
+
+def scan(buf, offset, end):
+    """Yield ``(offset, key, value_size)`` for each whole record in ``buf[offset:end]``.
+
+    The checksum is not verified (that is a read's or a check's job).  Stops at the
+    first record whose size fields are impossible or that runs past *end*; the caller
+    learns where from :func:`scan_end`.  Cost: one unpack and one key slice a record.
+    """
+    unpack_from = RECORD_HEAD.unpack_from
+    last_head = end - OVERHEAD
+    while offset <= last_head:
+        key_size, value_size = unpack_from(buf, offset)
+        if key_size < 0 or value_size < DELETED:
+            return
+        start = offset + RECORD_HEAD.size
+        body_end = start + key_size
+        if value_size > 0:
+            body_end += value_size
+        if body_end + CHECKSUM.size > end:
+            return
+        yield offset, buf[start:start + key_size], value_size
+        offset = body_end + CHECKSUM.size
+
+
+def valid_record_at(buf, offset, end):
+    """Tell whether a whole record with a good checksum starts at *offset*."""
+    if offset + OVERHEAD > end:
+        return False
+    key_size, value_size = RECORD_HEAD.unpack_from(buf, offset)
+    if key_size < 0 or value_size < DELETED:
+        return False
+    if offset + record_size(key_size, value_size) > end:
+        return False
+    return checksum_ok(buf, offset, key_size, value_size)
+
+
+def find_record(buf, offset, end):
+    """Return the offset of the first valid record at or after *offset*, or -1.
+
+    Used after damage, to tell a torn tail (nothing valid follows) from a broken
+    chain of records (valid records follow), and by repair.  Cost: a try at every
+    byte offset, so it is meant for the damaged region only.
+    """
+    for candidate in range(offset, end - OVERHEAD + 1):
+        if valid_record_at(buf, candidate, end):
+            return candidate
+    return -1
+
+
+def content_end(buf, offset, end):
+    """Return where the bytes of ``buf[offset:end]`` stop being :data:`PAD_BYTE`.
+
+    Reading back from *end* a block at a time, so a preallocated tail costs one
+    comparison per block rather than per byte.
+    """
+    block = 1 << 16
+    while end > offset:
+        start = max(offset, end - block)
+        chunk = bytes(buf[start:end]).rstrip(PAD_BYTE)
+        if chunk:
+            return start + len(chunk)
+        end = start
+    return offset
