@@ -63,14 +63,15 @@ class DataFile:
         """
         start = self.end
         stop = start + len(blob)
-        if stop > self.size:
+        if stop >= self.size:  # at least one pad byte stays after the last record
             self._remap(len(blob))
         self.map[start:stop] = blob
         self.end = stop
         return start
 
     def _remap(self, needed):
-        self.map.close()
+        # The old map is dropped, not closed: a reader in another thread may still
+        # slice it (its bytes stay valid); it is unmapped when the last one lets go.
         self.map = None
         try:
             self._grow(needed)
@@ -78,7 +79,7 @@ class DataFile:
             # Even after a failed growth (a full disk), map what there is: the
             # database stays readable and a later append may find space.
             self.map = self._map()
-        if self.end + needed > self.size:
+        if self.end + needed >= self.size:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
 
     def truncate_pad(self):
@@ -91,6 +92,11 @@ class DataFile:
         if self.writable:
             self.map.flush()
             os.fsync(self.fd)
+
+    def detach(self):
+        """Close the descriptor of a file that compaction replaced; leave the map to
+        readers that may hold it (it is unmapped when dropped)."""
+        os.close(self.fd)
 
     def close(self):
         """Unmap, cut the pad off (writable only), and close the descriptor."""

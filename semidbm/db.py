@@ -6,6 +6,7 @@ The index maps each key to one int, ``value_offset << 32 | value_size`` (see
 """
 import collections.abc
 import os
+import threading
 
 from semidbm import format
 from semidbm.datafile import DataFile
@@ -35,6 +36,8 @@ class _ClosedIndex:
 
     def _closed(self, *args):
         raise error(f'{self.path}: the database is closed; open it again to use it')
+
+    check = _closed
 
     __getitem__ = __setitem__ = __delitem__ = __contains__ = __iter__ = _closed
     __len__ = get = pop = keys = items = _closed
@@ -67,9 +70,12 @@ class SemiDBM(collections.abc.MutableMapping):
         self.readonly = flag == 'r'
         self.verify_checksums = verify_checksums
         self._mode = mode
-        self._index = _ClosedIndex(self.path)
-        self._file = None
-        self._file = self._open_file(flag)
+        # Writes, compaction and close hold it.  Reads don't (a lock costs them more
+        # than the read itself, read_random benchmark): they take index and file from
+        # ``_state``, which is swapped whole, and maps are never closed under a reader.
+        self._lock = threading.RLock()
+        self._set_state(_ClosedIndex(self.path), None)
+        self._set_state(*self._open_file(flag))
 
     # -- opening ---------------------------------------------------------------
 
@@ -101,8 +107,11 @@ class SemiDBM(collections.abc.MutableMapping):
             index, end = self._scan(datafile.map, datafile.size)
         finally:
             datafile.map.close()
-        self._index = index
-        return DataFile(self._data_filename, fd, end, writable=not self.readonly)
+        return index, DataFile(self._data_filename, fd, end, writable=not self.readonly)
+
+    def _set_state(self, index, datafile):
+        self._index, self._file = index, datafile
+        self._state = (index, datafile)
 
     def _scan(self, buf, size):
         """Build the index from ``buf``; return it and the logical end of the data.
@@ -127,22 +136,31 @@ class SemiDBM(collections.abc.MutableMapping):
                 else:
                     index[key] = (offset + head + len(key)) << 32 | value_size
             pending = record
-        end = self._settle_last(buf, pending, index)
+        end = self._settle_last(buf, pending, index, size)
         self._refuse_broken_chain(buf, end, size)
         return index, end
 
-    def _settle_last(self, buf, record, index):
-        """Apply the last whole *record* if its checksum holds; return the data's end."""
+    def _settle_last(self, buf, record, index, size):
+        """Apply the last whole *record*; return the logical end of the data.
+
+        Its checksum decides only when pad follows it: then a writer was killed in
+        the middle of copying it (a live writer always leaves pad after its last
+        record), so it never was acknowledged and is dropped.  A bad last record of
+        a cleanly closed file is damage like any other: kept, and reported by a
+        verified read.
+        """
         if record is None:
             return format.HEADER.size
         offset, key, value_size = record
-        if not format.checksum_ok(buf, offset, len(key), value_size):
-            return offset  # torn by a crash: it never was acknowledged
+        end = offset + format.record_size(len(key), value_size)
+        if (end < size and format.content_end(buf, end, size) == end
+                and not format.checksum_ok(buf, offset, len(key), value_size)):
+            return offset
         if value_size == format.DELETED:
             index.pop(key, None)
         else:
             index[key] = _pack(offset + format.RECORD_HEAD.size + len(key), value_size)
-        return offset + format.record_size(len(key), value_size)
+        return end
 
     def _refuse_broken_chain(self, buf, end, size):
         content_end = format.content_end(buf, end, size)
@@ -170,15 +188,20 @@ class SemiDBM(collections.abc.MutableMapping):
         """
         if key.__class__ is not bytes:
             key = coerce(key)
-        position = self._index[key]
+        index, datafile = self._state
+        position = index[key]
         start = position >> 32
-        value = self._file.map[start:start + (position & _SIZE_MASK)]
+        try:
+            value = datafile.map[start:start + (position & _SIZE_MASK)]
+        except (ValueError, AttributeError):  # closed by another thread meanwhile
+            self._check_open()
+            raise
         if self.verify_checksums:
-            self._verify(key, value, start)
+            self._verify(datafile.map, key, value, start)
         return value
 
-    def _verify(self, key, value, start):
-        stored, = format.CHECKSUM.unpack_from(self._file.map, start + len(value))
+    def _verify(self, buf, key, value, start):
+        stored, = format.CHECKSUM.unpack_from(buf, start + len(value))
         if format.crc32(value, format.crc32(key)) != stored:
             record = start - format.RECORD_HEAD.size - len(key)
             raise DBMChecksumError(
@@ -191,18 +214,19 @@ class SemiDBM(collections.abc.MutableMapping):
                 key = coerce(key)
             except TypeError:
                 return False
-        return key in self._index
+        return key in self._state[0]
 
     def __len__(self):
-        return len(self._index)
+        return len(self._state[0])
 
     def __iter__(self):
         # Over a copy of the keys, so that writes during the loop are allowed.
-        return iter(list(self._index))
+        return iter(self.keys())
 
     def keys(self):
         """Return a list of all keys, as the stdlib's dbm modules do."""
-        return list(self._index)
+        with self._lock:
+            return list(self._index)
 
     # -- writing ---------------------------------------------------------------
 
@@ -217,8 +241,11 @@ class SemiDBM(collections.abc.MutableMapping):
             value = coerce(value, 'value')
         self._check_writable('store a value')
         self._check_size(key, value)
-        start = self._append(format.encode_put(key, value))
-        self._index[key] = _pack(start + format.RECORD_HEAD.size + len(key), len(value))
+        record = format.encode_put(key, value)
+        with self._lock:
+            start = self._append(record)
+            self._index[key] = _pack(start + format.RECORD_HEAD.size + len(key),
+                                     len(value))
 
     def __delitem__(self, key):
         """Delete *key* by appending a tombstone.
@@ -228,10 +255,11 @@ class SemiDBM(collections.abc.MutableMapping):
         if key.__class__ is not bytes:
             key = coerce(key)
         self._check_writable('delete a key')
-        if key not in self._index:
-            raise KeyError(key)
-        self._append(format.encode_delete(key))
-        del self._index[key]
+        with self._lock:
+            if key not in self._index:
+                raise KeyError(key)
+            self._append(format.encode_delete(key))
+            del self._index[key]
 
     def update(self, other=(), /, **kwargs):
         """Store many pairs with one copy into the map (see the ``batch`` benchmark)."""
@@ -242,32 +270,38 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _store_many(self, pairs):
         self._check_writable('store values')
-        records, positions = [], []
-        offset = self._file.end if self._file is not None else 0
+        records, keys, sizes = [], [], []
         for key, value in pairs:
             key = key if key.__class__ is bytes else coerce(key)
             value = value if value.__class__ is bytes else coerce(value, 'value')
             self._check_size(key, value)
-            record = format.encode_put(key, value)
-            records.append(record)
-            positions.append((key, _pack(offset + format.RECORD_HEAD.size + len(key),
-                                         len(value))))
-            offset += len(record)
-        if records:
-            self._append(b''.join(records))
-            self._index.update(positions)
+            records.append(format.encode_put(key, value))
+            keys.append(key)
+            sizes.append(len(value))
+        if not records:
+            return
+        with self._lock:
+            offset = self._append(b''.join(records)) + format.RECORD_HEAD.size
+            for key, size, record in zip(keys, sizes, records):
+                self._index[key] = _pack(offset + len(key), size)
+                offset += len(record)
 
     def clear(self):
         """Delete every key: one tombstone each, appended together."""
         self._check_writable('clear the database')
-        keys = list(self._index)
-        if keys:
-            self._append(b''.join(map(format.encode_delete, keys)))
-            self._index.clear()
+        with self._lock:
+            keys = list(self._index)
+            if keys:
+                self._append(b''.join(map(format.encode_delete, keys)))
+                self._index.clear()
+
+    def _check_open(self):
+        if self._file is None:
+            self._index.check()
 
     def _check_writable(self, action):
+        self._check_open()
         if self.readonly:
-            self._index.get(b'')  # a closed db says so first
             raise error(f'{self.path}: cannot {action}: the database was opened '
                         f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
 
@@ -278,8 +312,7 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _append(self, blob):
         """Append *blob* to the data file; return its offset.  All writes come here."""
-        if self._file is None:
-            self._index.get(b'')
+        self._check_open()
         try:
             return self._file.append(blob)
         except OSError as exc:
@@ -295,18 +328,24 @@ class SemiDBM(collections.abc.MutableMapping):
         A crash at any step leaves the old file or the new one, both complete.
         """
         self._check_writable('compact')
-        self._index.get(b'')
-        temp = os.path.join(self.path, COMPACT_NAME)
-        index, end = self._write_compacted(temp)
-        # Crash before the replace: the old file stands; the temp file is removed
-        # at the next writable open.  After: the new file is whole (it was fsynced).
-        self._file.close()
-        self._file = None
-        os.replace(temp, self._data_filename)
-        _fsync_directory(self.path)
-        fd = os.open(self._data_filename, os.O_RDWR | getattr(os, 'O_BINARY', 0))
-        self._file = DataFile(self._data_filename, fd, end, writable=True)
-        self._index = index
+        with self._lock:
+            self._check_open()
+            temp = os.path.join(self.path, COMPACT_NAME)
+            index, end = self._write_compacted(temp)
+            # A crash before the replace leaves the old file whole and the temp file,
+            # removed at the next writable open; after it, the new file, whole (it was
+            # fsynced).  The directory fsync makes the rename itself durable.
+            try:
+                os.replace(temp, self._data_filename)
+            except OSError as exc:
+                os.remove(temp)
+                raise error(exc.errno, f'compaction failed, the database is unchanged '
+                            f'({exc.strerror})', self._data_filename) from exc
+            _fsync_directory(self.path)
+            fd = os.open(self._data_filename, os.O_RDWR | getattr(os, 'O_BINARY', 0))
+            old = self._file
+            self._set_state(index, DataFile(self._data_filename, fd, end, writable=True))
+            old.detach()
 
     def _write_compacted(self, temp):
         """Write the live records to *temp* and fsync it; return the new index and end."""
@@ -331,22 +370,24 @@ class SemiDBM(collections.abc.MutableMapping):
 
         Harmless on a read-only db (shelve calls it).
         """
-        self._index.get(b'')
-        if self._file is not None:
+        with self._lock:
+            self._check_open()
             self._file.sync()
 
     def close(self, compact=False):
         """Close the db; with *compact*, compact it first.  Closing twice is harmless.
 
         The pad past the logical end is cut, so the file is exactly its records.
+        On a read-only db, *compact* is ignored (as in semidbm 0.5.1).
         """
-        if self._file is None:
-            return
-        if compact and not self.readonly:
-            self.compact()
-        datafile, self._file = self._file, None
-        self._index = _ClosedIndex(self.path)
-        datafile.close()
+        with self._lock:
+            if self._file is None:
+                return
+            if compact and not self.readonly:
+                self.compact()
+            datafile = self._file
+            self._set_state(_ClosedIndex(self.path), None)
+            datafile.close()
 
     def __enter__(self):
         return self
@@ -407,3 +448,14 @@ def _fsync_directory(path):
         pass
     finally:
         os.close(fd)
+
+
+class _SemiDBM(SemiDBM):
+    """The 0.5.1 class name and signature, for code that built the store directly.
+
+    *renamer* and *data_loader* are accepted and not used: replacing is ``os.replace``
+    everywhere and loading always goes through the data file's map.
+    """
+
+    def __init__(self, dbdir, renamer=None, data_loader=None, verify_checksums=False):
+        super().__init__(dbdir, 'c', verify_checksums=verify_checksums)

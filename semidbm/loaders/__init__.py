@@ -1,0 +1,30 @@
+"""Record loaders kept for code written against semidbm 0.5.1.
+
+``iter_keys(filename)`` yields ``(key, value_offset, value_size)`` for each record
+(tombstones with value size :data:`semidbm.format.DELETED`), stopping at a torn
+tail.  Both loaders are byte sources for the one parser, :func:`semidbm.format.scan`;
+the store itself loads through its own map and does not use them.
+"""
+from semidbm import format
+from semidbm.exceptions import DBMLoadError
+
+FILE_FORMAT_VERSION = format.VERSION
+FILE_IDENTIFIER = format.MAGIC
+_DELETED = format.DELETED
+
+
+class DBMLoader:
+    """Base class: turns a byte source into ``(key, value_offset, value_size)``."""
+
+    def iter_keys(self, filename):
+        raise NotImplementedError('iter_keys')
+
+    @staticmethod
+    def _records(buf, filename):
+        try:
+            format.check_header(buf, filename)
+        except ValueError as exc:
+            raise DBMLoadError(str(exc)) from None
+        head = format.RECORD_HEAD.size
+        for offset, key, value_size in format.scan(buf, format.HEADER.size, len(buf)):
+            yield bytes(key), offset + head + len(key), value_size
