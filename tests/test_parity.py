@@ -1,0 +1,488 @@
+"""Behaviour tests: each states a dbm behaviour once and runs against every backend.
+
+The ``backend`` fixture (``conftest.py``) is semidbm, ``dbm.dumb`` and, on 3.13+,
+``dbm.sqlite3``.  Tests marked ``differs`` are deliberate differences: the marked
+backends must keep failing them.
+"""
+import os
+import pathlib
+import random
+import stat
+import sys
+
+import pytest
+
+WRITES = {
+    'setitem': lambda db: db.__setitem__(b'new', b'value'),
+    'delitem': lambda db: db.__delitem__(b'a'),
+    'update': lambda db: db.update({b'new': b'value'}),
+    'setdefault': lambda db: db.setdefault(b'new', b'value'),
+    'pop': lambda db: db.pop(b'a'),
+    'popitem': lambda db: db.popitem(),
+    'clear': lambda db: db.clear(),
+}
+
+READS = {
+    'getitem': lambda db: db[b'a'],
+    'contains': lambda db: b'a' in db,
+    'len': len,
+    'iter': lambda db: list(iter(db)),
+    'keys': lambda db: db.keys(),
+    'get': lambda db: db.get(b'a'),
+}
+
+SAMPLE = {b'a': b'1', b'b': b'22', b'c': b''}
+
+
+def fill(backend, path, data=SAMPLE):
+    """Create the database at *path* holding *data*, and close it."""
+    with backend.open(path, 'c') as db:
+        for key, value in data.items():
+            db[key] = value
+
+
+def contents(backend, path):
+    """Reopen *path* read-only and return everything in it as a dict."""
+    with backend.open(path, 'r') as db:
+        return {key: db[key] for key in db.keys()}
+
+
+# -- flags ---------------------------------------------------------------------
+
+@pytest.mark.parametrize('flag', ['r', 'w'])
+def test_missing_database_raises_for_flags_r_and_w(backend, path, flag):
+    with pytest.raises(OSError) as info:
+        backend.open(path, flag)
+    assert isinstance(info.value, backend.error)
+    assert os.listdir(os.path.dirname(path)) == []
+
+
+@pytest.mark.parametrize('flag', ['c', 'n'])
+def test_flags_c_and_n_create_a_missing_database(backend, path, flag):
+    with backend.open(path, flag) as db:
+        assert len(db) == 0
+        db[b'k'] = b'v'
+    assert contents(backend, path) == {b'k': b'v'}
+
+
+def test_flag_c_keeps_existing_data(backend, path):
+    fill(backend, path)
+    with backend.open(path, 'c') as db:
+        assert dict(db.items()) == SAMPLE
+
+
+def test_flag_w_opens_existing_database_for_writing(backend, path):
+    fill(backend, path)
+    with backend.open(path, 'w') as db:
+        assert db[b'a'] == b'1'
+        db[b'a'] = b'changed'
+        db[b'd'] = b'4'
+    assert contents(backend, path) == {**SAMPLE, b'a': b'changed', b'd': b'4'}
+
+
+def test_flag_n_empties_an_existing_database(backend, path):
+    fill(backend, path)
+    with backend.open(path, 'n') as db:
+        assert len(db) == 0
+        assert b'a' not in db
+        db[b'z'] = b'26'
+    assert contents(backend, path) == {b'z': b'26'}
+
+
+@pytest.mark.parametrize('flag', ['x', 'rw', 'R', '', 'cr'])
+def test_bad_flag_raises_value_error_and_creates_nothing(backend, path, flag):
+    with pytest.raises(ValueError):
+        backend.open(path, flag)
+    assert os.listdir(os.path.dirname(path)) == []
+
+
+@pytest.mark.differs('dbm.dumb', reason="dbm.dumb.open's flag defaults to 'c'")
+def test_default_flag_is_read_only(backend, path):
+    with pytest.raises(backend.error):
+        backend.module.open(path)
+    fill(backend, path)
+    db = backend.module.open(path)
+    try:
+        with pytest.raises(backend.error):
+            db[b'x'] = b'y'
+    finally:
+        db.close()
+
+
+# -- reading and writing -------------------------------------------------------
+
+def test_setitem_and_getitem(db):
+    db[b'key'] = b'value'
+    assert db[b'key'] == b'value'
+    assert type(db[b'key']) is bytes
+
+
+def test_overwrite_keeps_the_last_value(backend, path, db):
+    db[b'key'] = b'first'
+    db[b'key'] = b'second, longer'
+    db[b'key'] = b'3'
+    assert db[b'key'] == b'3'
+    assert len(db) == 1
+    db.close()
+    assert contents(backend, path) == {b'key': b'3'}
+
+
+def test_missing_key_raises_key_error(db):
+    db[b'present'] = b'1'
+    with pytest.raises(KeyError):
+        db[b'absent']
+
+
+def test_contains_with_bytes_and_str_keys(db):
+    db[b'bytes'] = b'1'
+    db['text'] = b'2'
+    assert b'bytes' in db
+    assert 'bytes' in db
+    assert b'text' in db
+    assert 'text' in db
+    assert b'other' not in db
+    assert 'other' not in db
+
+
+def test_str_keys_and_values_are_stored_as_utf8(backend, path, db):
+    db['ключ'] = 'значение'
+    db['a'] = 'b'
+    assert db['ключ'.encode('utf-8')] == 'значение'.encode('utf-8')
+    assert db['ключ'] == 'значение'.encode('utf-8')
+    assert 'a' in db
+    db.close()
+    assert contents(backend, path) == {'ключ'.encode('utf-8'): 'значение'.encode('utf-8'),
+                                       b'a': b'b'}
+
+
+def test_len(db):
+    assert len(db) == 0
+    for i in range(10):
+        db[b'%d' % i] = b'x'
+    assert len(db) == 10
+    db[b'0'] = b'overwritten'
+    assert len(db) == 10
+    del db[b'1']
+    assert len(db) == 9
+
+
+def test_iteration_yields_every_key_once(db):
+    expected = {b'%d' % i for i in range(50)}
+    for key in expected:
+        db[key] = key * 2
+    keys = list(db)
+    assert len(keys) == len(expected)
+    assert set(keys) == expected
+    assert all(type(key) is bytes for key in keys)
+
+
+def test_keys_is_a_list(db):
+    assert db.keys() == []
+    db.update(SAMPLE)
+    keys = db.keys()
+    assert isinstance(keys, list)
+    assert sorted(keys) == sorted(SAMPLE)
+
+
+def test_values_and_items(db):
+    db.update(SAMPLE)
+    assert sorted(db.values()) == sorted(SAMPLE.values())
+    assert sorted(db.items()) == sorted(SAMPLE.items())
+
+
+def test_get(db):
+    db[b'a'] = b'1'
+    assert db.get(b'a') == b'1'
+    assert db.get('a') == b'1'
+    assert db.get(b'missing') is None
+    assert db.get(b'missing', b'default') == b'default'
+
+
+def test_setdefault(backend, path, db):
+    assert db.setdefault(b'a', b'first') == b'first'
+    assert db.setdefault(b'a', b'second') == b'first'
+    db.close()
+    assert contents(backend, path) == {b'a': b'first'}
+
+
+def test_pop(backend, path, db):
+    db.update(SAMPLE)
+    assert db.pop(b'a') == b'1'
+    assert b'a' not in db
+    assert db.pop(b'a', b'default') == b'default'
+    with pytest.raises(KeyError):
+        db.pop(b'a')
+    db.close()
+    assert contents(backend, path) == {b'b': b'22', b'c': b''}
+
+
+def test_popitem(backend, path, db):
+    db.update(SAMPLE)
+    key, value = db.popitem()
+    assert SAMPLE[key] == value
+    assert key not in db
+    assert len(db) == len(SAMPLE) - 1
+    db.close()
+    remaining = contents(backend, path)
+    assert key not in remaining
+    assert len(remaining) == len(SAMPLE) - 1
+
+
+def test_popitem_on_empty_database_raises_key_error(db):
+    with pytest.raises(KeyError):
+        db.popitem()
+
+
+def test_update_from_mapping_pairs_and_keywords(backend, path, db):
+    db.update({b'a': b'1'})
+    db.update([(b'b', b'2'), ('c', '3')])
+    db.update(d=b'4', e='5')
+    db.update({b'a': b'one'}, f=b'6')
+    expected = {b'a': b'one', b'b': b'2', b'c': b'3', b'd': b'4', b'e': b'5', b'f': b'6'}
+    assert dict(db.items()) == expected
+    db.close()
+    assert contents(backend, path) == expected
+
+
+def test_clear(backend, path, db):
+    db.update(SAMPLE)
+    db.clear()
+    assert len(db) == 0
+    assert db.keys() == []
+    db[b'after'] = b'clear'
+    db.close()
+    assert contents(backend, path) == {b'after': b'clear'}
+
+
+def test_delete_is_gone_after_reopening(backend, path):
+    fill(backend, path)
+    with backend.open(path, 'w') as db:
+        del db[b'a']
+        assert b'a' not in db
+        with pytest.raises(KeyError):
+            db[b'a']
+    with backend.open(path, 'r') as db:
+        assert b'a' not in db
+        assert b'a' not in db.keys()
+        with pytest.raises(KeyError):
+            db[b'a']
+        assert len(db) == len(SAMPLE) - 1
+
+
+def test_delete_missing_key_raises_key_error_and_writes_nothing(backend, path, db):
+    db[b'a'] = b'1'
+    with pytest.raises(KeyError):
+        del db[b'missing']
+    db.close()
+    assert contents(backend, path) == {b'a': b'1'}
+
+
+def test_delete_then_store_again(backend, path, db):
+    db[b'a'] = b'1'
+    del db[b'a']
+    db[b'a'] = b'2'
+    db.close()
+    assert contents(backend, path) == {b'a': b'2'}
+
+
+def test_equals_a_dict(db):
+    assert db == {}
+    db.update(SAMPLE)
+    assert db == SAMPLE
+    assert db != {b'a': b'1'}
+    assert db != {**SAMPLE, b'a': b'other'}
+
+
+# -- persistence and lifetime ----------------------------------------------------
+
+def test_reopen_keeps_everything(backend, path):
+    rng = random.Random(1)
+    data = {b'key-%d' % i: rng.randbytes(rng.randrange(0, 300)) for i in range(500)}
+    with backend.open(path, 'c') as db:
+        db.update(data)
+    assert contents(backend, path) == data
+    with backend.open(path, 'w') as db:
+        for key in list(data)[::3]:
+            db[key] = b'rewritten ' + key
+            data[key] = b'rewritten ' + key
+    assert contents(backend, path) == data
+
+
+def test_context_manager_closes(backend, path):
+    with backend.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    with pytest.raises(backend.error):
+        db[b'a']
+    assert contents(backend, path) == {b'a': b'1'}
+
+
+def test_close_twice_is_harmless(backend, path, db):
+    db[b'a'] = b'1'
+    db.close()
+    db.close()
+    assert contents(backend, path) == {b'a': b'1'}
+
+
+@pytest.mark.parametrize('operation', sorted({**READS, **WRITES}))
+def test_operations_on_a_closed_database_raise_error(backend, path, operation):
+    fill(backend, path)
+    db = backend.open(path, 'c')
+    db.close()
+    with pytest.raises(backend.error):
+        {**READS, **WRITES}[operation](db)
+
+
+@pytest.mark.parametrize('operation', sorted(WRITES))
+def test_writes_to_a_read_only_database_raise_error(backend, path, operation):
+    fill(backend, path)
+    with backend.open(path, 'r') as db:
+        with pytest.raises(backend.error):
+            WRITES[operation](db)
+        assert dict(db.items()) == SAMPLE
+    assert contents(backend, path) == SAMPLE
+
+
+@pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 has no sync(); every write commits')
+def test_sync_and_close_on_a_read_only_database_are_harmless(backend, path, snapshot):
+    fill(backend, path)
+    before = snapshot(os.path.dirname(path))
+    db = backend.open(path, 'r')
+    db.sync()
+    db.close()
+    db.close()
+    assert snapshot(os.path.dirname(path)) == before
+
+
+@pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 has no sync(); every write commits')
+def test_sync_keeps_the_database_usable(backend, path, db):
+    db[b'a'] = b'1'
+    db.sync()
+    db[b'b'] = b'2'
+    db.sync()
+    assert dict(db.items()) == {b'a': b'1', b'b': b'2'}
+    db.close()
+    assert contents(backend, path) == {b'a': b'1', b'b': b'2'}
+
+
+@pytest.mark.differs('dbm.sqlite3', reason='a read-only connection to a database in '
+                                           'WAL mode makes db-shm and db-wal and leaves them')
+def test_opening_read_only_changes_nothing_on_disk(backend, path, snapshot):
+    fill(backend, path)
+    directory = os.path.dirname(path)
+    before = snapshot(directory)
+    with backend.open(path, 'r') as db:
+        assert dict(db.items()) == SAMPLE
+        assert snapshot(directory) == before
+    assert snapshot(directory) == before
+
+
+@pytest.mark.parametrize('mask, mode, expected', [
+    (0o022, 0o666, 0o644),
+    (0o027, 0o666, 0o640),
+    (0o022, 0o600, 0o600),
+    (0o000, 0o640, 0o640),
+])
+def test_mode_less_umask_applies_to_created_files(backend, path, umask, mask, mode, expected):
+    umask(mask)
+    with backend.open(path, 'c', mode) as db:
+        db[b'a'] = b'1'
+    files = [name.format(name='db') for name in backend.files]
+    regular = [name for name in files if os.path.isfile(os.path.join(os.path.dirname(path), name))]
+    assert regular
+    for name in regular:
+        st = os.stat(os.path.join(os.path.dirname(path), name))
+        assert stat.S_IMODE(st.st_mode) == expected, name
+
+
+def test_the_files_of_a_database(backend, path):
+    """Each backend has its own layout on disk (semidbm's is a directory, NAME/data)."""
+    fill(backend, path)
+    found = set()
+    for root, dirs, files in os.walk(os.path.dirname(path)):
+        for name in dirs + files:
+            found.add(os.path.relpath(os.path.join(root, name), os.path.dirname(path)))
+    assert found == {name.format(name='db') for name in backend.files}
+
+
+@pytest.mark.parametrize('kind', [
+    pytest.param(os.fsencode, id='bytes'),
+    pytest.param(pathlib.Path, id='PathLike'),
+])
+@pytest.mark.differs('dbm.dumb', condition=sys.version_info < (3, 11),
+                     reason='dbm.dumb takes only str filenames before Python 3.11')
+def test_filename_as_str_bytes_or_pathlike(backend, path, kind):
+    with backend.open(kind(path), 'c') as db:
+        db[b'a'] = b'1'
+    assert contents(backend, path) == {b'a': b'1'}
+    with backend.open(kind(path), 'r') as db:
+        assert db[b'a'] == b'1'
+
+
+# -- contents ------------------------------------------------------------------
+
+def test_empty_key_and_empty_value(backend, path, db):
+    db[b''] = b''
+    db[b'k'] = b''
+    db[b''] = b'value of the empty key'
+    assert db[b''] == b'value of the empty key'
+    assert db[b'k'] == b''
+    db.close()
+    assert contents(backend, path) == {b'': b'value of the empty key', b'k': b''}
+
+
+def test_binary_keys_with_every_byte_value(backend, path, db):
+    data = {bytes([i]): bytes([255 - i]) * i for i in range(256)}
+    data[bytes(range(256))] = bytes(range(256))
+    data[b'\r\n\x00\n'] = b'\x00'
+    db.update(data)
+    db.close()
+    assert contents(backend, path) == data
+
+
+def test_large_values(backend, path, db):
+    rng = random.Random(2)
+    big = rng.randbytes(1 << 12) * (1 << 10)  # 4 MiB
+    db[b'big'] = big
+    db[b'bigger'] = big + big[:1 << 20]
+    db[b'small'] = b'after'
+    assert db[b'big'] == big
+    db.close()
+    assert contents(backend, path) == {b'big': big, b'bigger': big + big[:1 << 20],
+                                       b'small': b'after'}
+
+
+# -- wrong types: deliberate differences -----------------------------------------
+
+@pytest.mark.parametrize('key', [1, None, 1.5, (b'a',)], ids=repr)
+@pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 casts any key to a BLOB')
+def test_storing_under_a_key_of_the_wrong_type_raises_type_error(backend, path, db, key):
+    with pytest.raises(TypeError):
+        db[key] = b'value'
+    db.close()
+    assert contents(backend, path) == {}
+
+
+@pytest.mark.parametrize('value', [1, None, 1.5, [b'a']], ids=repr)
+@pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 casts any value to a BLOB')
+def test_storing_a_value_of_the_wrong_type_raises_type_error(backend, path, db, value):
+    with pytest.raises(TypeError):
+        db[b'key'] = value
+    db.close()
+    assert contents(backend, path) == {}
+
+
+@pytest.mark.parametrize('key', [1, None], ids=repr)
+@pytest.mark.differs('dbm.dumb', 'dbm.sqlite3',
+                     reason='the stdlib looks a key of the wrong type up as missing '
+                            '(KeyError); semidbm says TypeError')
+def test_looking_up_a_key_of_the_wrong_type_raises_type_error(db, key):
+    db[b'1'] = b'one'
+    with pytest.raises(TypeError):
+        db[key]
+
+
+@pytest.mark.differs('dbm.sqlite3', reason="dbm.sqlite3 casts 1 to b'1' and finds it")
+def test_a_key_of_the_wrong_type_is_not_in_the_database(db):
+    db[b'1'] = b'one'
+    assert 1 not in db
+    assert None not in db
