@@ -1,0 +1,59 @@
+"""Packaging for semidbm.
+
+The version lives only in ``semidbm/_version.py`` (read here as text, so that building
+never imports the package); the extras' pins live only in ``requirements-*.txt``.
+"""
+import pathlib
+import re
+
+from setuptools import setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def read_version():
+    text = (HERE / 'semidbm' / '_version.py').read_text(encoding='utf-8')
+    match = re.search(r"^__version__ = '([^']+)'$", text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError('no __version__ line in semidbm/_version.py')
+    return match.group(1)
+
+
+def read_requirements(name):
+    lines = (HERE / name).read_text(encoding='utf-8').splitlines()
+    return [line.split('#', 1)[0].strip() for line in lines
+            if line.split('#', 1)[0].strip()]
+
+
+setup(
+    name='semidbm',
+    version=read_version(),
+    description='A pure-Python, append-only key/value store with the dbm interface',
+    long_description=(HERE / 'README.rst').read_text(encoding='utf-8'),
+    long_description_content_type='text/x-rst',
+    packages=['semidbm'],
+    package_data={'semidbm': ['py.typed']},
+    python_requires='>=3.9',
+    install_requires=[],
+    extras_require={
+        'test': read_requirements('requirements-test.txt'),
+        'docs': read_requirements('requirements-docs.txt'),
+    },
+    entry_points={'console_scripts': ['semidbm = semidbm.cli:main']},
+    keywords='dbm key-value database storage shelve append-only',
+    classifiers=[
+        'Development Status :: 5 - Production/Stable',
+        'Intended Audience :: Developers',
+        'Operating System :: OS Independent',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3 :: Only',
+        'Programming Language :: Python :: 3.9',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
+        'Programming Language :: Python :: Implementation :: CPython',
+        'Topic :: Database',
+        'Typing :: Typed',
+    ],
+)
