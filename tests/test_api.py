@@ -1,0 +1,344 @@
+"""semidbm's own API, beyond the dbm interface: compaction, errors, types, limits."""
+import collections.abc
+import os
+import re
+
+import pytest
+
+import semidbm
+from semidbm import format
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / 'db')
+
+
+def data_file(path):
+    return os.path.join(path, 'data')
+
+
+def records_size(data):
+    """The size of a data file holding exactly the records of *data*, in order."""
+    return format.HEADER.size + sum(format.record_size(len(key), len(value))
+                                    for key, value in data.items())
+
+
+def read_all(path):
+    with semidbm.open(path, 'r') as db:
+        return {key: db[key] for key in db.keys()}
+
+
+def churn(db, rounds=5, keys=100):
+    """Overwrite every key *rounds* times and delete a third; return what is live."""
+    live = {}
+    for round_ in range(rounds):
+        for i in range(keys):
+            key = b'key-%d' % i
+            live[key] = db[key] = b'%d-' % round_ * 50
+    for i in range(0, keys, 3):
+        del db[b'key-%d' % i]
+        del live[b'key-%d' % i]
+    return live
+
+
+# -- the on-disk layout ------------------------------------------------------------
+
+def test_a_database_is_a_directory_holding_data(path):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    assert os.path.isdir(path)
+    assert os.listdir(path) == ['data']
+    with open(data_file(path), 'rb') as f:
+        assert f.read(format.HEADER.size) == format.HEADER_BYTES
+
+
+def test_a_closed_file_is_exactly_its_records(path):
+    data = {b'a': b'1', b'bb': b'', b'': b'empty key'}
+    with semidbm.open(path, 'c') as db:
+        db.update(data)
+    assert os.path.getsize(data_file(path)) == records_size(data)
+
+
+def test_open_returns_a_semidbm_mutable_mapping(path):
+    with semidbm.open(path, 'c') as db:
+        assert isinstance(db, semidbm.SemiDBM)
+        assert isinstance(db, collections.abc.MutableMapping)
+
+
+def test_options_beyond_the_dbm_signature_are_keyword_only(path):
+    with pytest.raises(TypeError):
+        semidbm.open(path, 'c', 0o666, True)
+    assert not os.path.exists(path)
+
+
+# -- compaction --------------------------------------------------------------------
+
+def test_compact_keeps_the_live_data_and_shrinks_the_file(path):
+    with semidbm.open(path, 'c') as db:
+        live = churn(db)
+    before = os.path.getsize(data_file(path))
+    with semidbm.open(path, 'w') as db:
+        db.compact()
+        assert dict(db.items()) == live
+    assert os.path.getsize(data_file(path)) == records_size(live) < before
+    assert read_all(path) == live
+
+
+def test_the_database_is_usable_after_compact(path):
+    with semidbm.open(path, 'c') as db:
+        live = churn(db)
+        db.compact()
+        db[b'new'] = live[b'new'] = b'after compaction'
+        db[b'key-1'] = live[b'key-1'] = b'overwritten after compaction'
+        del db[b'key-2']
+        del live[b'key-2']
+        assert dict(db.items()) == live
+        db.compact()
+        assert dict(db.items()) == live
+    assert read_all(path) == live
+    assert os.listdir(path) == ['data']
+
+
+def test_compact_an_empty_database(path):
+    with semidbm.open(path, 'c') as db:
+        db.compact()
+        assert len(db) == 0
+        db[b'a'] = b'1'
+    assert read_all(path) == {b'a': b'1'}
+
+
+def test_compact_a_read_only_database_raises_error(path):
+    with semidbm.open(path, 'c') as db:
+        churn(db)
+    size = os.path.getsize(data_file(path))
+    with semidbm.open(path, 'r') as db:
+        with pytest.raises(semidbm.error, match='read-only'):
+            db.compact()
+    assert os.path.getsize(data_file(path)) == size
+    assert os.listdir(path) == ['data']
+
+
+def test_compact_a_closed_database_raises_error(path):
+    db = semidbm.open(path, 'c')
+    db.close()
+    with pytest.raises(semidbm.error, match='closed'):
+        db.compact()
+
+
+def test_close_with_compact(path):
+    db = semidbm.open(path, 'c')
+    live = churn(db)
+    db.close(compact=True)
+    assert os.path.getsize(data_file(path)) == records_size(live)
+    assert read_all(path) == live
+
+
+def test_close_with_compact_of_an_emptied_database_leaves_only_the_header(path):
+    db = semidbm.open(path, 'c')
+    churn(db)
+    db.clear()
+    db.close(compact=True)
+    with open(data_file(path), 'rb') as f:
+        assert f.read() == format.HEADER_BYTES
+    assert read_all(path) == {}
+
+
+def test_close_with_compact_of_a_new_database_leaves_only_the_header(path):
+    semidbm.open(path, 'c').close(compact=True)
+    with open(data_file(path), 'rb') as f:
+        assert f.read() == format.HEADER_BYTES
+
+
+def test_close_with_compact_on_a_read_only_database_changes_nothing(path):
+    with semidbm.open(path, 'c') as db:
+        live = churn(db)
+    with open(data_file(path), 'rb') as f:
+        before = f.read()
+    db = semidbm.open(path, 'r')
+    db.close(compact=True)
+    with open(data_file(path), 'rb') as f:
+        assert f.read() == before
+    assert read_all(path) == live
+
+
+# -- errors --------------------------------------------------------------------------
+
+def test_error_hierarchy():
+    assert issubclass(semidbm.error, OSError)
+    assert semidbm.DBMError is semidbm.error
+    assert issubclass(semidbm.DBMLoadError, semidbm.error)
+    assert issubclass(semidbm.DBMChecksumError, semidbm.error)
+    assert not issubclass(semidbm.DBMLoadError, semidbm.DBMChecksumError)
+
+
+@pytest.mark.parametrize('flag', ['r', 'w'])
+def test_missing_database_raises_semidbm_error_with_a_hint(path, flag):
+    with pytest.raises(semidbm.error) as info:
+        semidbm.open(path, flag)
+    message = str(info.value)
+    assert path in message
+    assert '"c"' in message or "'c'" in message
+    assert not os.path.exists(path)
+
+
+def test_an_empty_directory_is_no_database(path):
+    os.mkdir(path)
+    with pytest.raises(semidbm.error):
+        semidbm.open(path, 'r')
+    assert os.listdir(path) == []
+
+
+def test_a_file_that_is_not_a_data_file_raises_load_error(path):
+    os.mkdir(path)
+    with open(data_file(path), 'wb') as f:
+        f.write(b'GDBM this is something else entirely')
+    for flag in 'rwc':
+        with pytest.raises(semidbm.DBMLoadError, match='not a semidbm data file'):
+            semidbm.open(path, flag)
+    with open(data_file(path), 'rb') as f:
+        assert f.read() == b'GDBM this is something else entirely'
+
+
+def test_a_closed_database_says_so(path):
+    db = semidbm.open(path, 'c')
+    db.close()
+    with pytest.raises(semidbm.error, match='closed') as info:
+        db[b'a']
+    assert path in str(info.value)
+    with pytest.raises(semidbm.error, match='closed'):
+        db[b'a'] = b'1'
+    with pytest.raises(semidbm.error, match='closed'):
+        db.sync()
+
+
+def test_writing_to_a_read_only_database_says_so(path):
+    semidbm.open(path, 'c').close()
+    with semidbm.open(path, 'r') as db:
+        with pytest.raises(semidbm.error, match="read-only") as info:
+            db[b'a'] = b'1'
+        assert path in str(info.value)
+
+
+def test_a_closed_read_only_database_says_closed_first(path):
+    semidbm.open(path, 'c').close()
+    db = semidbm.open(path, 'r')
+    db.close()
+    with pytest.raises(semidbm.error, match='closed'):
+        db[b'a'] = b'1'
+
+
+def test_verify_checksums_reports_a_damaged_value(path):
+    with semidbm.open(path, 'c') as db:
+        db[b'key'] = b'value'
+        db[b'other'] = b'fine'
+    with open(data_file(path), 'r+b') as f:
+        content = f.read()
+        f.seek(content.index(b'value'))
+        f.write(b'VALUE')
+    with semidbm.open(path, 'r') as db:
+        assert db[b'key'] == b'VALUE'  # unchecked: a read costs no crc32
+    with semidbm.open(path, 'r', verify_checksums=True) as db:
+        assert db.verify_checksums
+        assert db[b'other'] == b'fine'
+        with pytest.raises(semidbm.DBMChecksumError, match='checksum') as info:
+            db[b'key']
+        assert data_file(path) in str(info.value)
+
+
+# -- types and sizes -------------------------------------------------------------------
+
+WRONG_TYPES = [1, None, 1.5, [b'a'], {b'a': b'b'}, object()]
+
+
+@pytest.mark.parametrize('wrong', WRONG_TYPES, ids=lambda value: type(value).__name__)
+def test_keys_and_values_of_the_wrong_type_raise_type_error(path, wrong):
+    with semidbm.open(path, 'c') as db:
+        db[b'1'] = b'one'
+        for operation in (lambda: db.__setitem__(b'k', wrong),
+                          lambda: db.update({b'k': wrong}),
+                          lambda: db.__getitem__(wrong),
+                          lambda: db.get(wrong)):
+            with pytest.raises(TypeError, match='bytes or str'):
+                operation()
+        if isinstance(wrong, collections.abc.Hashable):
+            for operation in (lambda: db.__setitem__(wrong, b'v'),
+                              lambda: db.update({wrong: b'v'}),
+                              lambda: db.__delitem__(wrong)):
+                with pytest.raises(TypeError, match='bytes or str'):
+                    operation()
+            assert wrong not in db
+    assert read_all(path) == {b'1': b'one'}
+
+
+def test_bytearray_and_memoryview_are_stored_as_bytes(path):
+    with semidbm.open(path, 'c') as db:
+        db[bytearray(b'ba')] = bytearray(b'bytearray')
+        db[memoryview(b'mv')] = memoryview(b'memoryview')
+        assert db[b'ba'] == b'bytearray'
+        assert bytearray(b'mv') in db
+        assert type(db[memoryview(b'mv')]) is bytes
+    assert read_all(path) == {b'ba': b'bytearray', b'mv': b'memoryview'}
+
+
+@pytest.mark.parametrize('store', [
+    pytest.param(lambda db, key, value: db.__setitem__(key, value), id='setitem'),
+    pytest.param(lambda db, key, value: db.update({key: value}), id='update'),
+])
+def test_keys_and_values_past_the_size_limit_raise_error(path, monkeypatch, store):
+    # Values past 2 GiB cannot be allocated in a test; the check is the same.
+    monkeypatch.setattr(format, 'MAX_SIZE', 10)
+    with semidbm.open(path, 'c') as db:
+        store(db, b'k' * 10, b'v' * 10)
+        with pytest.raises(semidbm.error, match='too large'):
+            store(db, b'k', b'v' * 11)
+        with pytest.raises(semidbm.error, match='too large'):
+            store(db, b'k' * 11, b'v')
+        assert dict(db.items()) == {b'k' * 10: b'v' * 10}
+    assert read_all(path) == {b'k' * 10: b'v' * 10}
+
+
+# -- the rest of the surface --------------------------------------------------------------
+
+def test_version():
+    assert isinstance(semidbm.__version__, str)
+    assert re.fullmatch(r'\d+\.\d+\.\d+([.-]?\w+)*', semidbm.__version__)
+
+
+def test_repr_tells_path_mode_and_state(path):
+    db = semidbm.open(path, 'c')
+    db.update({b'a': b'1', b'b': b'2'})
+    text = repr(db)
+    assert path in text
+    assert 'read-write' in text
+    assert '2 keys' in text
+    db.close()
+    assert 'closed' in repr(db)
+    with semidbm.open(path, 'r') as db:
+        assert 'read-only' in repr(db)
+        assert '2 keys' in repr(db)
+
+
+def test_iterating_while_writing_is_allowed(path):
+    with semidbm.open(path, 'c') as db:
+        db.update({b'%d' % i: b'x' for i in range(10)})
+        for key in db:
+            db[key + b'-copy'] = db[key]
+        assert len(db) == 20
+
+
+def test_two_readers_at_once(path):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    with semidbm.open(path, 'r') as first, semidbm.open(path, 'r') as second:
+        assert first[b'a'] == second[b'a'] == b'1'
+
+
+def test_a_reader_sees_every_write_before_the_writer_closes(path):
+    db = semidbm.open(path, 'c')
+    db.update({b'a': b'1', b'b': b'2'})
+    db[b'c'] = b'3'
+    del db[b'a']
+    # Not closed, so the pad is still behind the last record, as after a kill.
+    assert read_all(path) == {b'b': b'2', b'c': b'3'}
+    db.close()
