@@ -164,7 +164,9 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _refuse_broken_chain(self, buf, end, size):
         content_end = format.content_end(buf, end, size)
-        following = format.find_record(buf, end + 1, content_end)
+        # Not find_record(..., content_end): a valid record whose checksum ends in
+        # 0xFF bytes would be cut short and the chain taken for a torn tail.
+        following = format.find_record(buf, end + 1, size, starts_before=content_end)
         if following != -1:
             raise DBMLoadError(
                 f'{self._data_filename}: damaged record at offset {end}; valid records '

@@ -116,14 +116,21 @@ def valid_record_at(buf, offset, end):
     return checksum_ok(buf, offset, key_size, value_size)
 
 
-def find_record(buf, offset, end):
+def find_record(buf, offset, end, starts_before=None):
     """Return the offset of the first valid record at or after *offset*, or -1.
 
     Used after damage, to tell a torn tail (nothing valid follows) from a broken
     chain of records (valid records follow), and by repair.  Cost: a try at every
     byte offset, so it is meant for the damaged region only.
+
+    :param starts_before: try no offset at or past this one (the start of the pad:
+        no record starts there, but one may end there with 0xFF bytes, so *end*
+        stays the end of the file).
     """
-    for candidate in range(offset, end - OVERHEAD + 1):
+    stop = end - OVERHEAD + 1
+    if starts_before is not None:
+        stop = min(stop, starts_before)
+    for candidate in range(offset, stop):
         if valid_record_at(buf, candidate, end):
             return candidate
     return -1
