@@ -102,6 +102,8 @@ class SemiDBM(collections.abc.MutableMapping):
             self._remove_stale_compaction()
             if os.fstat(fd).st_size == 0:
                 os.write(fd, format.HEADER_BYTES)
+        elif os.fstat(fd).st_size == 0:
+            self._scan(b'', 0)  # an empty file cannot be mapped; the header check says why
         datafile = DataFile(self._data_filename, fd, None, writable=False)
         try:
             index, end = self._scan(datafile.map, datafile.size)
