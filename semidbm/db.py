@@ -81,7 +81,11 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _open_file(self, flag):
         if flag in 'cn':
-            os.makedirs(self.path, exist_ok=True)
+            try:
+                os.makedirs(self.path, exist_ok=True)
+            except OSError as exc:  # a file in the way, say
+                raise error(exc.errno, f'cannot create the database directory: '
+                            f'{exc.strerror}', self.path) from exc
         elif not os.path.isfile(self._data_filename):
             raise error(f'{self.path}: no semidbm database here (no file '
                         f'{self._data_filename!r}); open it with flag "c" to create one')
