@@ -89,6 +89,25 @@ def test_flag_n_empties_an_existing_database(backend, path):
     assert contents(backend, path) == {b'z': b'26'}
 
 
+@pytest.mark.parametrize('flag', ['c', 'n'])
+@pytest.mark.differs('dbm.sqlite3', reason="dbm.sqlite3 touches what is in the way ('c') "
+                                           "or raises IsADirectoryError ('n')")
+def test_something_in_the_way_raises_error_and_is_left_alone(backend, path, flag, snapshot):
+    # Put a file where the backend wants a directory, or a directory where it wants a file.
+    top = {name for name in backend.files if os.sep not in name}
+    for name in top:
+        blocked = os.path.join(os.path.dirname(path), name.format(name='db'))
+        if any(other.startswith(name + os.sep) for other in backend.files):
+            with open(blocked, 'wb') as f:
+                f.write(b'not a database')
+        else:
+            os.mkdir(blocked)
+    before = snapshot(os.path.dirname(path))
+    with pytest.raises(backend.error):
+        backend.open(path, flag)
+    assert snapshot(os.path.dirname(path)) == before
+
+
 @pytest.mark.parametrize('flag', ['x', 'rw', 'R', '', 'cr'])
 def test_bad_flag_raises_value_error_and_creates_nothing(backend, path, flag):
     with pytest.raises(ValueError):
