@@ -6,7 +6,7 @@ import re
 import pytest
 
 import semidbm
-from semidbm import format
+from semidbm import datafile, format
 
 
 @pytest.fixture
@@ -342,3 +342,25 @@ def test_a_reader_sees_every_write_before_the_writer_closes(path):
     # Not closed, so the pad is still behind the last record, as after a kill.
     assert read_all(path) == {b'b': b'2', b'c': b'3'}
     db.close()
+
+
+def test_update_with_a_bad_pair_writes_nothing(path):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+        with pytest.raises(TypeError):
+            db.update([(b'b', b'2'), (b'c', None), (b'd', b'4')])
+        assert dict(db.items()) == {b'a': b'1'}
+    assert read_all(path) == {b'a': b'1'}
+
+
+def test_a_value_larger_than_the_growth_step(path):
+    big = bytes(range(256)) * (3 * datafile.MAX_GROWTH // 256 + 1)
+    with semidbm.open(path, 'c') as db:
+        db[b'small'] = b'before'
+        db[b'big'] = big
+        db[b'after'] = b'after'
+        assert db[b'big'] == big
+    with semidbm.open(path, 'r') as db:
+        assert db[b'big'] == big
+        assert db[b'small'] == b'before'
+        assert db[b'after'] == b'after'
