@@ -8,7 +8,7 @@ import collections.abc
 import os
 import threading
 
-from semidbm import format
+from semidbm import format, snapshot
 from semidbm.datafile import DataFile
 from semidbm.exceptions import DBMChecksumError, DBMLoadError, error
 
@@ -67,6 +67,7 @@ class SemiDBM(collections.abc.MutableMapping):
             raise ValueError(f"flag must be 'r', 'w', 'c' or 'n', not {flag!r}")
         self.path = os.fsdecode(os.fspath(path))
         self._data_filename = os.path.join(self.path, DATA_NAME)
+        self._snapshot_filename = os.path.join(self.path, snapshot.NAME)
         self.readonly = flag == 'r'
         self.verify_checksums = verify_checksums
         self._mode = mode
@@ -89,6 +90,8 @@ class SemiDBM(collections.abc.MutableMapping):
         elif not os.path.isfile(self._data_filename):
             raise error(f'{self.path}: no semidbm database here (no file '
                         f'{self._data_filename!r}); open it with flag "c" to create one')
+        if flag == 'n':
+            snapshot.remove(self._snapshot_filename)
         try:
             fd = os.open(self._data_filename, _FLAGS[flag] | getattr(os, 'O_BINARY', 0),
                          self._mode)
@@ -107,10 +110,10 @@ class SemiDBM(collections.abc.MutableMapping):
             if os.fstat(fd).st_size == 0:
                 os.write(fd, format.HEADER_BYTES)
         elif os.fstat(fd).st_size == 0:
-            self._scan(b'', 0)  # an empty file cannot be mapped; the header check says why
+            self._scan(b'', 0, 0)  # an empty file cannot be mapped; the header check says why
         datafile = DataFile(self._data_filename, fd, None, writable=False)
         try:
-            index, end = self._scan(datafile.map, datafile.size)
+            index, end = self._scan(datafile.map, datafile.size, os.fstat(fd).st_ino)
         finally:
             datafile.map.close()
         return index, DataFile(self._data_filename, fd, end, writable=not self.readonly)
@@ -119,8 +122,11 @@ class SemiDBM(collections.abc.MutableMapping):
         self._index, self._file = index, datafile
         self._state = (index, datafile)
 
-    def _scan(self, buf, size):
+    def _scan(self, buf, size, ino):
         """Build the index from ``buf``; return it and the logical end of the data.
+
+        A fresh index snapshot gives the index up to where it was taken (the ``load``
+        benchmark); only records after that are scanned.
 
         Each record is applied one step late, so that the last one can be checked
         first: a torn last record (bad checksum) never was acknowledged and must not
@@ -130,11 +136,12 @@ class SemiDBM(collections.abc.MutableMapping):
             format.check_header(buf, self._data_filename)
         except ValueError as exc:
             raise DBMLoadError(str(exc)) from None
-        index = {}
+        index, start = (snapshot.load(self._snapshot_filename, buf, size, ino)
+                        or ({}, format.HEADER.size))
         deleted = format.DELETED
         head = format.RECORD_HEAD.size
         pending = None
-        for record in format.scan(buf, format.HEADER.size, size):
+        for record in format.scan(buf, start, size):
             if pending is not None:
                 offset, key, value_size = pending
                 if value_size == deleted:
@@ -142,11 +149,11 @@ class SemiDBM(collections.abc.MutableMapping):
                 else:
                     index[key] = (offset + head + len(key)) << 32 | value_size
             pending = record
-        end = self._settle_last(buf, pending, index, size)
+        end = self._settle_last(buf, pending, index, start, size)
         self._refuse_broken_chain(buf, end, size)
         return index, end
 
-    def _settle_last(self, buf, record, index, size):
+    def _settle_last(self, buf, record, index, start, size):
         """Apply the last whole *record*; return the logical end of the data.
 
         Its checksum decides only when pad follows it: then a writer was killed in
@@ -156,7 +163,7 @@ class SemiDBM(collections.abc.MutableMapping):
         verified read.
         """
         if record is None:
-            return format.HEADER.size
+            return start
         offset, key, value_size = record
         end = offset + format.record_size(len(key), value_size)
         if (end < size and format.content_end(buf, end, size) == end
@@ -354,6 +361,9 @@ class SemiDBM(collections.abc.MutableMapping):
             old = self._file
             self._set_state(index, DataFile(self._data_filename, fd, end, writable=True))
             old.detach()
+            # The snapshot described the old file (another inode): it is written anew
+            # at close, not here (the ``compact`` benchmark).
+            snapshot.remove(self._snapshot_filename)
 
     def _write_compacted(self, temp):
         """Write the live records to *temp* and fsync it; return the new index and end."""
@@ -393,9 +403,24 @@ class SemiDBM(collections.abc.MutableMapping):
                 return
             if compact and not self.readonly:
                 self.compact()
+            if not self.readonly:
+                self._save_snapshot()
             datafile = self._file
             self._set_state(_ClosedIndex(self.path), None)
             datafile.close()
+
+    def _save_snapshot(self):
+        """Save the index for the next open (large databases only, see snapshot.py)."""
+        datafile = self._file
+        if len(self._index) < snapshot.MIN_KEYS:
+            snapshot.remove(self._snapshot_filename)
+            return
+        try:
+            snapshot.write(self._snapshot_filename, self._index, datafile.map,
+                           datafile.end, os.fstat(datafile.fd).st_ino)
+        except OSError:
+            # Only an optimisation: without it the next open scans.
+            snapshot.remove(self._snapshot_filename)
 
     def __enter__(self):
         return self
