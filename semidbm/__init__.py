@@ -9,6 +9,10 @@
 ...     db[b'key'], db[b'text']
 (b'value', b'stored as UTF-8')
 """
+from __future__ import annotations
+
+import os
+
 from semidbm import db
 from semidbm._version import __version__
 from semidbm.db import SemiDBM
@@ -18,7 +22,8 @@ __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumE
            '__version__']
 
 
-def open(filename, flag='r', mode=0o666, *, verify_checksums=False):
+def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666, *,
+         verify_checksums: bool = False) -> SemiDBM:
     """Open the semidbm database in directory *filename* and return it.
 
     :param filename: the database directory (str, bytes or os.PathLike); the data
