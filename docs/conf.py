@@ -1,0 +1,23 @@
+"""Sphinx configuration: ``python -m sphinx -W -b html docs docs/_build/html``."""
+import os
+import sys
+
+# Document the checkout this file is in, whether or not (and whichever) semidbm is
+# installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from semidbm._version import __version__  # noqa: E402
+
+project = 'semidbm'
+author = 'the semidbm developers'
+copyright = 'the semidbm developers'
+version = release = __version__
+
+extensions = ['sphinx.ext.autodoc']
+exclude_patterns = ['_build']
+# Show defaults as written (``mode=0o666``, not ``mode=438``).
+autodoc_preserve_defaults = True
+autodoc_member_order = 'bysource'
+
+html_theme = 'alabaster'
+html_theme_options = {'description': 'an append-only dbm in pure Python'}
