@@ -1,0 +1,140 @@
+"""Random operations on semidbm checked against a dict, with reopen and compact steps.
+
+Fast by default; ``SEMIDBM_LONG=1`` runs many more and longer examples::
+
+    SEMIDBM_LONG=1 python -m pytest tests/test_model.py
+
+Each failure hypothesis shrank is pinned below as a plain named test.
+"""
+import os
+import shutil
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import semidbm
+
+settings.register_profile(
+    'semidbm-fast', max_examples=50, stateful_step_count=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    'semidbm-long', max_examples=2000, stateful_step_count=100, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+PROFILE = 'semidbm-long' if os.environ.get('SEMIDBM_LONG') == '1' else 'semidbm-fast'
+
+# Few keys, so that overwrites and deletes hit keys that exist.
+keys = st.sampled_from([b'', b'a', b'b', b'ab', b'\x00', b'\xff\xff', 'ключ'.encode()])
+values = st.one_of(
+    st.just(b''),
+    st.binary(max_size=16),
+    # A few KB, so that the file grows past its preallocated room now and then.
+    st.builds(lambda unit, count: unit * count, st.binary(min_size=1, max_size=8),
+              st.integers(min_value=256, max_value=1024)),
+)
+
+
+class StoreModel(RuleBasedStateMachine):
+    """The database must always hold exactly what the dict holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.directory = tempfile.mkdtemp(prefix='semidbm-model-')
+        self.path = os.path.join(self.directory, 'db')
+        self.model = {}
+        self.db = semidbm.open(self.path, 'c')
+
+    def teardown(self):
+        self.db.close()
+        shutil.rmtree(self.directory)
+
+    def reopen(self, flag='w', **close_options):
+        self.db.close(**close_options)
+        self.db = semidbm.open(self.path, flag)
+
+    @rule(key=keys, value=values)
+    def put(self, key, value):
+        self.db[key] = value
+        self.model[key] = value
+
+    @rule(pairs=st.lists(st.tuples(keys, values), max_size=5))
+    def update(self, pairs):
+        self.db.update(pairs)
+        self.model.update(pairs)
+
+    @rule(key=keys)
+    def delete(self, key):
+        if key in self.model:
+            del self.db[key]
+            del self.model[key]
+        else:
+            with pytest.raises(KeyError):
+                del self.db[key]
+
+    @rule(key=keys)
+    def pop(self, key):
+        assert self.db.pop(key, None) == self.model.pop(key, None)
+
+    @rule(key=keys, value=values)
+    def setdefault(self, key, value):
+        assert self.db.setdefault(key, value) == self.model.setdefault(key, value)
+
+    @rule(key=st.sampled_from(['a', 'ключ']), value=st.text(max_size=8))
+    def put_str(self, key, value):
+        self.db[key] = value
+        self.model[key.encode('utf-8')] = value.encode('utf-8')
+
+    @precondition(lambda self: len(self.model) > 3)
+    @rule()
+    def clear(self):
+        self.db.clear()
+        self.model.clear()
+
+    @rule()
+    def reopen_for_writing(self):
+        self.reopen('w')
+
+    @precondition(lambda self: len(self.model) > 3)
+    @rule()
+    def reopen_as_new(self):
+        self.reopen('n')
+        self.model.clear()
+
+    @rule()
+    def compact(self):
+        self.db.compact()
+
+    @rule()
+    def close_with_compact(self):
+        self.reopen('c', compact=True)
+
+    @rule()
+    def close_and_reopen_read_only(self):
+        self.reopen('r')
+        assert self.contents() == self.model
+        with pytest.raises(semidbm.error):
+            self.db[b'a'] = b'refused'
+        self.reopen('w')
+
+    @rule()
+    def read_a_copy_taken_while_open(self):
+        # What a process killed right now would leave: the file as it is, pad and all.
+        copy = os.path.join(self.directory, 'copy')
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(self.path, copy)
+        with semidbm.open(copy, 'r', verify_checksums=True) as db:
+            assert {key: db[key] for key in db.keys()} == self.model
+
+    def contents(self):
+        return {key: self.db[key] for key in self.db.keys()}
+
+    @invariant()
+    def holds_what_the_model_holds(self):
+        assert len(self.db) == len(self.model)
+        assert self.contents() == self.model
+
+
+TestStoreModel = StoreModel.TestCase
+TestStoreModel.settings = settings.get_profile(PROFILE)
