@@ -505,3 +505,41 @@ def test_a_key_of_the_wrong_type_is_not_in_the_database(db):
     db[b'1'] = b'one'
     assert 1 not in db
     assert None not in db
+
+
+# -- semidbm's extras: deliberate differences ---------------------------------------
+
+STDLIB = ('dbm.dumb', 'dbm.sqlite3')
+
+
+@pytest.mark.differs(*STDLIB, reason='only semidbm has compact()')
+def test_compact_keeps_the_data(backend, path, db):
+    db.update(SAMPLE)
+    db[b'a'] = b'overwritten'
+    db.compact()
+    db.close()
+    assert contents(backend, path) == {**SAMPLE, b'a': b'overwritten'}
+
+
+@pytest.mark.differs(*STDLIB, reason='only semidbm has close(compact=True)')
+def test_close_with_compact_keeps_the_data(backend, path, db):
+    db.update(SAMPLE)
+    del db[b'b']
+    db.close(compact=True)
+    assert contents(backend, path) == {b'a': b'1', b'c': b''}
+
+
+@pytest.mark.differs(*STDLIB, reason='only semidbm takes verify_checksums')
+def test_open_with_verify_checksums(backend, path):
+    fill(backend, path)
+    with backend.module.open(path, 'r', verify_checksums=True) as db:
+        assert db[b'a'] == b'1'
+
+
+@pytest.mark.differs('dbm.dumb', reason='dbm.dumb iterates over its live index: a write '
+                                        'that adds a key stops the loop with RuntimeError')
+def test_adding_keys_while_iterating(backend, db):
+    db.update(SAMPLE)
+    for key in db:
+        db[key + b'-copy'] = b'x'
+    assert len(db) == 2 * len(SAMPLE)
