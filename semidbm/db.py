@@ -138,6 +138,7 @@ class SemiDBM(collections.abc.MutableMapping):
             raise DBMLoadError(str(exc)) from None
         index, start = (snapshot.load(self._snapshot_filename, buf, size, ino)
                         or ({}, format.HEADER.size))
+        self._snapshot_end = start  # close() need not write a snapshot that is current
         deleted = format.DELETED
         head = format.RECORD_HEAD.size
         pending = None
@@ -364,6 +365,7 @@ class SemiDBM(collections.abc.MutableMapping):
             # The snapshot described the old file (another inode): it is written anew
             # at close, not here (the ``compact`` benchmark).
             snapshot.remove(self._snapshot_filename)
+            self._snapshot_end = None
 
     def _write_compacted(self, temp):
         """Write the live records to *temp* and fsync it; return the new index and end."""
@@ -412,6 +414,8 @@ class SemiDBM(collections.abc.MutableMapping):
     def _save_snapshot(self):
         """Save the index for the next open (large databases only, see snapshot.py)."""
         datafile = self._file
+        if datafile.end == self._snapshot_end:
+            return
         if len(self._index) < snapshot.MIN_KEYS:
             snapshot.remove(self._snapshot_filename)
             return
@@ -441,26 +445,56 @@ class SemiDBM(collections.abc.MutableMapping):
 
 
 def _copy_live(fd, view, index):
-    """Copy the live records from *view* to *fd*; return the new index and end."""
+    """Copy the live records from *view* to *fd*; return the new index and end.
+
+    Records that lie next to each other are copied as one run, and a run keeps its
+    layout, so each position moves by the run's shift (the ``compact`` benchmark:
+    after a fill and an overwrite, the live records are one run).
+    """
     head = format.RECORD_HEAD.size
     tail = format.CHECKSUM.size
-    new_index = {}
-    chunks = [format.HEADER_BYTES]
-    pending = offset = len(format.HEADER_BYTES)
+    writer = _ChunkWriter(fd)
+    writer.add(format.HEADER_BYTES)
+    positions = []
+    run_start = run_stop = shift = 0
     for key, position in index.items():
         value_start = position >> 32
-        size = position & _SIZE_MASK
         record_start = value_start - head - len(key)
-        chunks.append(view[record_start:value_start + size + tail])
-        new_index[key] = (offset + head + len(key)) << 32 | size
-        length = head + len(key) + size + tail
-        offset += length
-        pending += length
-        if pending >= _WRITE_CHUNK:
-            _write_all(fd, b''.join(chunks))
-            chunks, pending = [], 0
-    _write_all(fd, b''.join(chunks))
-    return new_index, offset
+        if record_start != run_stop:
+            writer.add(view[run_start:run_stop])
+            run_start = record_start
+            shift = (writer.offset - run_start) << 32
+        run_stop = value_start + (position & _SIZE_MASK) + tail
+        positions.append(position + shift)
+    writer.add(view[run_start:run_stop])
+    writer.flush()
+    return dict(zip(index, positions)), writer.offset
+
+
+class _ChunkWriter:
+    """Gathers byte runs and writes them in chunks of about :data:`_WRITE_CHUNK`."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.offset = 0
+        self.chunks = []
+        self.pending = 0
+
+    def add(self, data):
+        self.offset += len(data)
+        if len(data) >= _WRITE_CHUNK:  # a long run goes straight from the map
+            self.flush()
+            _write_all(self.fd, data)
+            return
+        self.chunks.append(data)
+        self.pending += len(data)
+        if self.pending >= _WRITE_CHUNK:
+            self.flush()
+
+    def flush(self):
+        if self.chunks:
+            _write_all(self.fd, b''.join(self.chunks))
+        self.chunks, self.pending = [], 0
 
 
 def _write_all(fd, data):
