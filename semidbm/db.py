@@ -5,6 +5,7 @@ The index maps each key to one int, ``value_offset << 32 | value_size`` (see
 ``peak_rss`` benchmark; 0.5.1 keeps a tuple and spends most of its memory there).
 """
 import collections.abc
+import contextlib
 import os
 import threading
 
@@ -301,6 +302,24 @@ class SemiDBM(collections.abc.MutableMapping):
             for key, size, record in zip(keys, sizes, records):
                 self._index[key] = _pack(offset + len(key), size)
                 offset += len(record)
+
+    @contextlib.contextmanager
+    def batch(self, *, sync=False):
+        """Group writes: ``with db.batch(): ...`` holds the write lock for the block.
+
+        Each assignment in the block still reaches the operating system when it
+        returns (appends are copies into the shared map: there is no system call per
+        record to save, see the ``fill_*`` benchmarks), and no other thread's writes
+        land between the block's records.  With *sync*, one ``fsync`` at the end of
+        the block makes all of it durable on disk; without, durability on disk
+        comes at :meth:`sync` or :meth:`close`.  Not a transaction: a crash in the
+        middle keeps the records written before it.
+        """
+        self._check_writable('write a batch')
+        with self._lock:
+            yield self
+            if sync:
+                self.sync()
 
     def clear(self):
         """Delete every key: one tombstone each, appended together."""
