@@ -112,8 +112,10 @@ def _parse(body, count, covered):
 
 
 def remove(path):
-    """Delete the snapshot at *path*, if there is one."""
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+    """Delete the snapshot at *path*, if there is one, and the temporary file that a
+    write killed or failed part-way left (never read, but it takes room)."""
+    for name in (path, path + '.tmp'):
+        try:
+            os.remove(name)
+        except FileNotFoundError:
+            pass
