@@ -6,7 +6,7 @@ never imports the package); the extras' pins live only in ``requirements-*.txt``
 import pathlib
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -31,7 +31,7 @@ setup(
     description='A pure-Python, append-only key/value store with the dbm interface',
     long_description=(HERE / 'README.rst').read_text(encoding='utf-8'),
     long_description_content_type='text/x-rst',
-    packages=['semidbm'],
+    packages=find_packages(include=['semidbm', 'semidbm.*']),
     package_data={'semidbm': ['py.typed']},
     python_requires='>=3.9',
     install_requires=[],
