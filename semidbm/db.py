@@ -391,11 +391,7 @@ class SemiDBM(collections.abc.MutableMapping):
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_BINARY', 0),
                      self._mode)
         try:
-            view = memoryview(self._file.map)
-            try:
-                index, end = _copy_live(fd, view, self._index)
-            finally:
-                view.release()
+            index, end = _copy_live(fd, self._file, self._index)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -463,8 +459,8 @@ class SemiDBM(collections.abc.MutableMapping):
         return f'<{type(self).__name__} {self.path!r} {mode}, {state}>'
 
 
-def _copy_live(fd, view, index):
-    """Copy the live records from *view* to *fd*; return the new index and end.
+def _copy_live(fd, source, index):
+    """Copy the live records from *source* (a DataFile) to *fd*; return index and end.
 
     Records that lie next to each other are copied as one run, and a run keeps its
     layout, so each position moves by the run's shift (the ``compact`` benchmark:
@@ -472,41 +468,45 @@ def _copy_live(fd, view, index):
     """
     head = format.RECORD_HEAD.size
     tail = format.CHECKSUM.size
-    writer = _ChunkWriter(fd)
-    writer.add(format.HEADER_BYTES)
+    writer = _RunWriter(fd, source)
+    writer.add(0, format.HEADER.size)
     positions = []
     run_start = run_stop = shift = 0
     for key, position in index.items():
         value_start = position >> 32
         record_start = value_start - head - len(key)
         if record_start != run_stop:
-            writer.add(view[run_start:run_stop])
+            writer.add(run_start, run_stop)
             run_start = record_start
             shift = (writer.offset - run_start) << 32
         run_stop = value_start + (position & _SIZE_MASK) + tail
         positions.append(position + shift)
-    writer.add(view[run_start:run_stop])
+    writer.add(run_start, run_stop)
     writer.flush()
     return dict(zip(index, positions)), writer.offset
 
 
-class _ChunkWriter:
-    """Gathers byte runs and writes them in chunks of about :data:`_WRITE_CHUNK`."""
+class _RunWriter:
+    """Copies byte runs of *source* to *fd*: short ones gathered into one write,
+    long ones copied file to file by the kernel (``copy_file_range``), so they
+    never pass through this process's memory (the ``peak_rss`` benchmark).
+    """
 
-    def __init__(self, fd):
+    def __init__(self, fd, source):
         self.fd = fd
+        self.source = source
         self.offset = 0
         self.chunks = []
         self.pending = 0
 
-    def add(self, data):
-        self.offset += len(data)
-        if len(data) >= _WRITE_CHUNK:  # a long run goes straight from the map
+    def add(self, start, stop):
+        self.offset += stop - start
+        if stop - start >= _WRITE_CHUNK:
             self.flush()
-            _write_all(self.fd, data)
+            _copy_range(self.source, self.fd, start, stop)
             return
-        self.chunks.append(data)
-        self.pending += len(data)
+        self.chunks.append(self.source.map[start:stop])
+        self.pending += stop - start
         if self.pending >= _WRITE_CHUNK:
             self.flush()
 
@@ -514,6 +514,21 @@ class _ChunkWriter:
         if self.chunks:
             _write_all(self.fd, b''.join(self.chunks))
         self.chunks, self.pending = [], 0
+
+
+def _copy_range(source, fd, start, stop):
+    copy = getattr(os, 'copy_file_range', None)
+    while start < stop:
+        count = min(stop - start, _WRITE_CHUNK * 64)
+        copied = 0
+        if copy is not None:
+            try:
+                copied = copy(source.fd, fd, count, start)
+            except OSError:  # another file system, an old kernel: copy it ourselves
+                copy = None
+        if not copied:
+            copied = os.write(fd, source.map[start:start + min(count, _WRITE_CHUNK)])
+        start += copied
 
 
 def _write_all(fd, data):
