@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import semidbm
+from semidbm import snapshot
 
 settings.register_profile(
     'semidbm-fast', max_examples=50, stateful_step_count=30, deadline=None,
@@ -39,16 +40,25 @@ values = st.one_of(
 class StoreModel(RuleBasedStateMachine):
     """The database must always hold exactly what the dict holds."""
 
+    #: Index snapshots are written from this many keys (not thousands), so that
+    #: reopens here load them, and small databases still take the path without.
+    SNAPSHOT_MIN_KEYS = 3
+
     def __init__(self):
         super().__init__()
+        self.saved_min_keys = snapshot.MIN_KEYS
+        snapshot.MIN_KEYS = self.SNAPSHOT_MIN_KEYS
         self.directory = tempfile.mkdtemp(prefix='semidbm-model-')
         self.path = os.path.join(self.directory, 'db')
         self.model = {}
         self.db = semidbm.open(self.path, 'c')
 
     def teardown(self):
-        self.db.close()
-        shutil.rmtree(self.directory)
+        try:
+            self.db.close()
+        finally:
+            snapshot.MIN_KEYS = self.saved_min_keys
+            shutil.rmtree(self.directory)
 
     def reopen(self, flag='w', **close_options):
         self.db.close(**close_options)
