@@ -25,13 +25,16 @@ class Backend:
     :param name: the module's import name, also the test id.
     :param files: the names, relative to the database's directory, of the files a
         database called ``NAME`` is made of (``{name}`` stands for ``NAME``).
+    :param extra: the names of files that may also be there (a backup, a lock, an
+        index snapshot).
     """
 
-    def __init__(self, name, module, files):
+    def __init__(self, name, module, files, extra=frozenset()):
         self.name = name
         self.module = module
         self.error = module.error
         self.files = files
+        self.extra = extra
         self._opened = []
 
     def open(self, filename, flag='r', mode=0o666):
@@ -51,8 +54,9 @@ class Backend:
 
 def _backends():
     backends = [
-        Backend('semidbm', semidbm, {'{name}', os.path.join('{name}', 'data')}),
-        Backend('dbm.dumb', dbm.dumb, {'{name}.dat', '{name}.dir', '{name}.bak'}),
+        Backend('semidbm', semidbm, {'{name}', os.path.join('{name}', 'data')},
+                {os.path.join('{name}', 'lock'), os.path.join('{name}', 'index')}),
+        Backend('dbm.dumb', dbm.dumb, {'{name}.dat', '{name}.dir'}, {'{name}.bak'}),
     ]
     try:
         sqlite = importlib.import_module('dbm.sqlite3')

@@ -405,8 +405,8 @@ def test_mode_less_umask_applies_to_created_files(backend, path, umask, mask, mo
     umask(mask)
     with backend.open(path, 'c', mode) as db:
         db[b'a'] = b'1'
-    files = [name.format(name='db') for name in backend.files]
-    regular = [name for name in files if os.path.isfile(os.path.join(os.path.dirname(path), name))]
+    regular = [name for name in tree(os.path.dirname(path))
+               if os.path.isfile(os.path.join(os.path.dirname(path), name))]
     assert regular
     for name in regular:
         st = os.stat(os.path.join(os.path.dirname(path), name))
@@ -416,11 +416,20 @@ def test_mode_less_umask_applies_to_created_files(backend, path, umask, mask, mo
 def test_the_files_of_a_database(backend, path):
     """Each backend has its own layout on disk (semidbm's is a directory, NAME/data)."""
     fill(backend, path)
+    with backend.open(path, 'w') as db:
+        db[b'again'] = b'written'
+    found = tree(os.path.dirname(path))
+    assert {name.format(name='db') for name in backend.files} <= found
+    assert found <= {name.format(name='db') for name in backend.files | backend.extra}
+
+
+def tree(directory):
+    """The set of paths under *directory*, relative to it."""
     found = set()
-    for root, dirs, files in os.walk(os.path.dirname(path)):
+    for root, dirs, files in os.walk(directory):
         for name in dirs + files:
-            found.add(os.path.relpath(os.path.join(root, name), os.path.dirname(path)))
-    assert found == {name.format(name='db') for name in backend.files}
+            found.add(os.path.relpath(os.path.join(root, name), directory))
+    return found
 
 
 @pytest.mark.parametrize('kind', [
