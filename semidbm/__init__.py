@@ -23,7 +23,8 @@ __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumE
 
 
 def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666, *,
-         verify_checksums: bool = False) -> SemiDBM:
+         verify_checksums: bool = False, lock: bool = True,
+         lock_timeout: float | None = None) -> SemiDBM:
     """Open the semidbm database in directory *filename* and return it.
 
     :param filename: the database directory (str, bytes or os.PathLike); the data
@@ -32,9 +33,16 @@ def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666
         if missing, 'n' always a new, empty database.
     :param mode: permission bits (less the umask) of files created.
     :param verify_checksums: verify each value's checksum on every read.
+    :param lock: lock the database against other processes (and other opens): a
+        writable open excludes every other open, a read-only one only writers (see
+        ``docs/sharing.rst``).  False takes no lock, for those who know.
+    :param lock_timeout: seconds to wait for a lock held elsewhere (default: fail at
+        once with :data:`error`, "locked by pid ...").
     :raises ValueError: for any other flag.
-    :raises error: if the database is missing ('r', 'w') or cannot be opened.
+    :raises error: if the database is missing ('r', 'w'), cannot be opened, or is
+        locked by another process.
     :raises DBMLoadError: if the data file is not a semidbm file, or is damaged in a
         way that is not a torn tail.
     """
-    return SemiDBM(filename, flag, mode, verify_checksums=verify_checksums)
+    return SemiDBM(filename, flag, mode, verify_checksums=verify_checksums, lock=lock,
+                   lock_timeout=lock_timeout)

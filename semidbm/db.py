@@ -10,6 +10,7 @@ import os
 import threading
 
 from semidbm import format, snapshot
+from semidbm import lock as process_lock
 from semidbm.datafile import DataFile
 from semidbm.exceptions import DBMChecksumError, DBMLoadError, error
 
@@ -63,7 +64,8 @@ class SemiDBM(collections.abc.MutableMapping):
     :param flag: 'r', 'w', 'c' or 'n', as in :func:`semidbm.open`.
     """
 
-    def __init__(self, path, flag='r', mode=0o666, *, verify_checksums=False):
+    def __init__(self, path, flag='r', mode=0o666, *, verify_checksums=False, lock=True,
+                 lock_timeout=None):
         if flag not in _FLAGS:
             raise ValueError(f"flag must be 'r', 'w', 'c' or 'n', not {flag!r}")
         self.path = os.fsdecode(os.fspath(path))
@@ -77,11 +79,16 @@ class SemiDBM(collections.abc.MutableMapping):
         # ``_state``, which is swapped whole, and maps are never closed under a reader.
         self._lock = threading.RLock()
         self._set_state(_ClosedIndex(self.path), None)
-        self._set_state(*self._open_file(flag))
+        self._process_lock = None
+        try:
+            self._set_state(*self._open_file(flag, lock, lock_timeout))
+        except BaseException:
+            self._release_process_lock()
+            raise
 
     # -- opening ---------------------------------------------------------------
 
-    def _open_file(self, flag):
+    def _open_file(self, flag, lock, lock_timeout):
         if flag in 'cn':
             try:
                 os.makedirs(self.path, exist_ok=True)
@@ -91,6 +98,9 @@ class SemiDBM(collections.abc.MutableMapping):
         elif not os.path.isfile(self._data_filename):
             raise error(f'{self.path}: no semidbm database here (no file '
                         f'{self._data_filename!r}); open it with flag "c" to create one')
+        if lock:  # before anything is changed ('n' truncates); see lock.py
+            self._process_lock = process_lock.acquire(self.path, not self.readonly,
+                                                      self._mode, lock_timeout)
         if flag == 'n':
             snapshot.remove(self._snapshot_filename)
         try:
@@ -424,7 +434,15 @@ class SemiDBM(collections.abc.MutableMapping):
                 self._save_snapshot()
             datafile = self._file
             self._set_state(_ClosedIndex(self.path), None)
-            datafile.close()
+            try:
+                datafile.close()
+            finally:
+                self._release_process_lock()
+
+    def _release_process_lock(self):
+        held, self._process_lock = self._process_lock, None
+        if held is not None:
+            held.release()
 
     def _save_snapshot(self):
         """Save the index for the next open (large databases only, see snapshot.py)."""

@@ -1,0 +1,178 @@
+"""Process locks on a database: one writer or any number of readers, as in gdbm.
+
+On POSIX the lock is a ``fcntl.flock`` on the database *directory*.  Not on the
+data file: compaction and repair put a new data file in place with ``os.replace``,
+and a lock on the old one would then guard nothing.  Not on a lock file of its
+own: the directory is always there, so a read-only open can lock without creating
+anything and a database stays one directory holding ``data``.  A flock belongs to
+one open file, so two opens in the same process exclude each other too
+(``fcntl.lockf`` locks would not, and closing any descriptor of the file would drop
+them); the kernel releases it when a process dies.  Who holds it is read from
+``/proc/locks`` where there is one (Linux).
+
+Windows cannot open a directory, and ``msvcrt.locking`` has no shared mode: there a
+writer creates ``PATH/lock`` and holds an exclusive lock on one byte of it, with its
+pid at the start; a reader only checks, when it opens, that no writer holds it.
+"""
+import os
+import time
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+from semidbm.exceptions import error
+
+#: The lock file, on Windows only.
+LOCK_NAME = 'lock'
+#: The byte ``msvcrt.locking`` locks: past the pid, which stays readable (a
+#: Windows lock also stops reads of the bytes it covers).
+_WINDOWS_LOCK_OFFSET = 1 << 20
+_POLL_SECONDS = (0.005, 0.2)
+
+
+class ProcessLock:
+    """A held lock; :meth:`release` lets go of it (a second call does nothing)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def release(self):
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None
+        try:
+            if fcntl is None:
+                os.ftruncate(fd, 0)  # a pid in the file always names a live holder
+                os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        finally:
+            os.close(fd)  # releases a flock
+
+
+def acquire(directory, exclusive, mode=0o666, timeout=None):
+    """Lock the database in *directory*; return a :class:`ProcessLock`, or ``None``.
+
+    ``None`` only on Windows, for a reader (see the module's docstring).
+
+    :param exclusive: True for a writer, False for a reader.
+    :param mode: permission bits of a new lock file (Windows).
+    :param timeout: seconds to wait for a lock held elsewhere; ``None`` or 0 fail
+        at once.
+    :raises error: when the lock is held elsewhere, naming the holder's pid if known.
+    """
+    if fcntl is None:
+        return _acquire_windows(directory, exclusive, mode, timeout)
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    except OSError as exc:
+        raise error(exc.errno, f'cannot open the database directory to lock it '
+                    f'({exc.strerror})', directory) from exc
+    try:
+        _wait(fd, exclusive, directory, timeout)
+    except BaseException:
+        os.close(fd)
+        raise
+    return ProcessLock(fd)
+
+
+def _wait(fd, exclusive, directory, timeout):
+    """Take the lock on *fd*, polling until *timeout*; raise :data:`error` if held."""
+    deadline = time.monotonic() + (timeout or 0)
+    pause = _POLL_SECONDS[0]
+    while not _try_lock(fd, exclusive, directory):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            waited = f' (waited {timeout:g} s)' if timeout else ''
+            raise error(f'{directory}: {_holder(fd, exclusive)}{waited}; close it '
+                        f'there, or wait for it with lock_timeout=SECONDS')
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _POLL_SECONDS[1])
+
+
+def _try_lock(fd, exclusive, directory):
+    try:
+        if fcntl is None:
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                        | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):
+        return False
+    except OSError as exc:
+        if fcntl is None:  # msvcrt reports a held lock as EDEADLOCK
+            return False
+        raise error(exc.errno, f'cannot lock the database ({exc.strerror}; some '
+                    f'network file systems cannot); pass lock=False to open it '
+                    f'without a lock', directory) from exc
+    return True
+
+
+def _holder(fd, exclusive):
+    """Describe who holds the lock that *fd* could not get."""
+    if fcntl is None:
+        return _windows_holder(fd)
+    writers, readers = _flock_holders(os.fstat(fd))
+    if writers:
+        return f'the database is locked by pid {writers[0]}, which has it open for writing'
+    if readers and exclusive:
+        return f'the database is open read-only by pid {", ".join(readers)}'
+    if exclusive:
+        return 'the database is open in another process'
+    return 'the database is open for writing in another process'
+
+
+def _flock_holders(st, table='/proc/locks'):
+    """Return the pids holding a write flock and a read flock on the file *st* is of.
+
+    From Linux's ``/proc/locks`` (``1: FLOCK ADVISORY WRITE 1234 fe:00:5678 0 EOF``;
+    a waiting lock has a ``->`` field); two empty lists where there is none.
+    """
+    ident = f'{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}'
+    writers, readers = [], []
+    try:
+        with open(table, encoding='ascii', errors='replace') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return writers, readers
+    for fields in map(str.split, lines):
+        if len(fields) >= 6 and fields[1] == 'FLOCK' and fields[5] == ident:
+            if fields[4] != '0':  # 0: a pid outside this pid namespace
+                (writers if fields[3] == 'WRITE' else readers).append(fields[4])
+    return writers, readers
+
+
+def _acquire_windows(directory, exclusive, mode, timeout):
+    path = os.path.join(directory, LOCK_NAME)
+    flags = os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY
+    try:
+        fd = os.open(path, flags | os.O_BINARY, mode)
+    except FileNotFoundError:
+        if exclusive:
+            raise error(f'{directory}: no such database directory') from None
+        return None  # no writer ever locked it
+    try:
+        _wait(fd, True, directory, timeout)
+        if not exclusive:
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            os.close(fd)
+            return None
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, f'{os.getpid()}\n'.encode('ascii'))
+    except BaseException:
+        os.close(fd)
+        raise
+    return ProcessLock(fd)
+
+
+def _windows_holder(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    pid = os.read(fd, 32).strip().decode('ascii', 'replace')
+    if pid.isdigit():
+        return f'the database is locked by pid {pid}, which has it open for writing'
+    return 'the database is open for writing in another process'
