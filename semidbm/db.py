@@ -228,8 +228,12 @@ class SemiDBM(collections.abc.MutableMapping):
         return value
 
     def _verify(self, buf, key, value, start):
-        stored, = format.CHECKSUM.unpack_from(buf, start + len(value))
-        if format.crc32(value, format.crc32(key)) != stored:
+        end = start + len(value)
+        # A value cut short by the end of the file (an index snapshot that lies about
+        # it) has no checksum to read: damage, like a checksum that does not match.
+        if (end + format.CHECKSUM.size > len(buf)
+                or format.crc32(value, format.crc32(key))
+                != format.CHECKSUM.unpack_from(buf, end)[0]):
             record = start - format.RECORD_HEAD.size - len(key)
             raise DBMChecksumError(
                 f'{self._data_filename}: checksum mismatch for key {key!r} in the record '
