@@ -87,7 +87,8 @@ def _wait(fd, exclusive, directory, timeout):
         if remaining <= 0:
             waited = f' (waited {timeout:g} s)' if timeout else ''
             raise error(f'{directory}: {_holder(fd, exclusive)}{waited}; close it '
-                        f'there, or wait for it with lock_timeout=SECONDS')
+                        f'there, or wait for it: lock_timeout=SECONDS (--lock-timeout '
+                        f'on the command line)')
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_SECONDS[1])
 
@@ -117,12 +118,19 @@ def _holder(fd, exclusive):
         return _windows_holder(fd)
     writers, readers = _flock_holders(os.fstat(fd))
     if writers:
-        return f'the database is locked by pid {writers[0]}, which has it open for writing'
+        return f'the database is locked by {_pids(writers)}, which has it open for writing'
     if readers and exclusive:
-        return f'the database is open read-only by pid {", ".join(readers)}'
+        return f'the database is open read-only by {_pids(readers)}'
     if exclusive:
         return 'the database is open in another process'
     return 'the database is open for writing in another process'
+
+
+def _pids(pids):
+    unique = sorted(set(pids), key=int)
+    named = [pid + (' (this process)' if pid == str(os.getpid()) else '')
+             for pid in unique]
+    return ('pid ' if len(named) == 1 else 'pids ') + ', '.join(named)
 
 
 def _flock_holders(st, table='/proc/locks'):

@@ -1,0 +1,301 @@
+"""Process locks (semidbm/lock.py): one writer or many readers, across processes.
+
+The other process is a real one: a child that opens the database, says ``ready`` and
+holds it until told to close (or is killed).
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import semidbm
+from semidbm import lock
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.skipif(lock.fcntl is None, reason='flock is POSIX')
+
+HOLDER = textwrap.dedent('''
+    import sys
+    import semidbm
+    db = semidbm.open(sys.argv[1], sys.argv[2])
+    if sys.argv[2] != 'r':
+        db[b'holder'] = b'was here'
+    print('ready', flush=True)
+    sys.stdin.readline()
+    db.close()
+''')
+
+
+class Holder:
+    """A child process holding the database *path* open with *flag*."""
+
+    def __init__(self, path, flag, code=HOLDER, python_path=ROOT):
+        env = dict(os.environ, PYTHONPATH=python_path)
+        self.process = subprocess.Popen(
+            [sys.executable, '-c', code, path, flag], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=os.path.dirname(path))  # not this checkout's directory: it is on sys.path
+        line = self.process.stdout.readline()
+        assert line == 'ready\n', line + self.process.stderr.read()
+        self.pid = self.process.pid
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.write('close\n')
+            self.process.stdin.flush()
+        assert self.process.wait(timeout=30) == 0, self.process.stderr.read()
+        self.process.stdout.close()
+        self.process.stderr.close()
+        self.process.stdin.close()
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            stream.close()
+
+
+@pytest.fixture
+def holders():
+    started = []
+
+    def start(*args, **kwargs):
+        holder = Holder(*args, **kwargs)
+        started.append(holder)
+        return holder
+
+    yield start
+    for holder in started:
+        if holder.process.poll() is None:
+            holder.kill()
+
+
+@pytest.fixture
+def path(tmp_path):
+    path = str(tmp_path / 'db')
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    return path
+
+
+def contents(path):
+    with semidbm.open(path, 'r') as db:
+        return {key: db[key] for key in db.keys()}
+
+
+# -- two processes ---------------------------------------------------------------
+
+@pytest.mark.parametrize('flag', ['r', 'w', 'c', 'n'])
+def test_a_second_process_is_refused_at_once_while_a_writer_holds_it(path, holders, flag):
+    holder = holders(path, 'w')
+    started = time.monotonic()
+    with pytest.raises(semidbm.error) as info:
+        semidbm.open(path, flag)
+    assert time.monotonic() - started < 1
+    assert f'locked by pid {holder.pid}, which has it open for writing' in str(info.value)
+    assert path in str(info.value)
+    holder.close()
+    assert contents(path) == {b'a': b'1', b'holder': b'was here'}  # 'n' truncated nothing
+
+
+def test_readers_share_and_keep_a_writer_out(path, holders):
+    first, second = holders(path, 'r'), holders(path, 'r')
+    with semidbm.open(path, 'r') as db:
+        assert db[b'a'] == b'1'
+    with pytest.raises(semidbm.error) as info:
+        semidbm.open(path, 'w')
+    pids = ', '.join(map(str, sorted([first.pid, second.pid])))
+    assert f'open read-only by pids {pids};' in str(info.value)
+    first.close()
+    second.close()
+    with semidbm.open(path, 'w') as db:
+        db[b'b'] = b'2'
+    assert contents(path) == {b'a': b'1', b'b': b'2'}
+
+
+def test_the_lock_of_a_killed_writer_is_released_by_the_kernel(path, holders):
+    holder = holders(path, 'w')
+    holder.kill()
+    with semidbm.open(path, 'w') as db:
+        assert db[b'holder'] == b'was here'
+
+
+def test_lock_timeout_waits_then_raises_when_the_holder_stays(path, holders):
+    holders(path, 'w')
+    started = time.monotonic()
+    with pytest.raises(semidbm.error) as info:
+        semidbm.open(path, 'r', lock_timeout=0.3)
+    assert time.monotonic() - started >= 0.3
+    assert '(waited 0.3 s)' in str(info.value)
+
+
+def test_lock_timeout_gets_a_lock_released_while_waiting(path):
+    """The waiting open polls: a lock released during the wait is taken."""
+    code = textwrap.dedent('''
+        import sys, time
+        import semidbm
+        db = semidbm.open(sys.argv[1], 'w')
+        print('ready', flush=True)
+        time.sleep(0.4)
+        db.close()
+    ''')
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    child = subprocess.Popen([sys.executable, '-c', code, path], stdout=subprocess.PIPE,
+                             text=True, env=env)
+    assert child.stdout.readline() == 'ready\n'
+    started = time.monotonic()
+    with semidbm.open(path, 'w', lock_timeout=30) as db:
+        waited = time.monotonic() - started
+        db[b'b'] = b'2'
+    child.wait()
+    child.stdout.close()
+    assert 0.1 < waited < 10
+
+
+def test_lock_false_lets_a_second_writer_in(path, holders):
+    holders(path, 'w')
+    with semidbm.open(path, 'r', lock=False) as db:
+        assert db[b'a'] == b'1'
+
+
+def test_compaction_keeps_the_lock(path, holders):
+    """The lock is on the directory, so replacing the data file does not drop it."""
+    code = HOLDER.replace("print('ready'", "db.compact(); print('ready'")
+    holder = holders(path, 'w', code=code)
+    with pytest.raises(semidbm.error, match=f'locked by pid {holder.pid}'):
+        semidbm.open(path, 'w')
+    holder.close()
+
+
+# -- one process -----------------------------------------------------------------
+
+def test_two_writable_opens_in_one_process_exclude_each_other(path):
+    with semidbm.open(path, 'w'):
+        with pytest.raises(semidbm.error) as info:
+            semidbm.open(path, 'w')
+        assert f'pid {os.getpid()} (this process)' in str(info.value)
+    with semidbm.open(path, 'w') as db:  # closing released it
+        db[b'b'] = b'2'
+
+
+def test_two_read_only_opens_in_one_process_share(path):
+    with semidbm.open(path, 'r') as first, semidbm.open(path, 'r') as second:
+        assert first[b'a'] == second[b'a'] == b'1'
+        with pytest.raises(semidbm.error, match='open read-only by pid'):
+            semidbm.open(path, 'c')
+
+
+def test_a_failed_open_releases_the_lock(tmp_path):
+    path = str(tmp_path / 'db')
+    os.mkdir(path)
+    with open(os.path.join(path, 'data'), 'wb') as f:
+        f.write(b'not a semidbm file')
+    for _ in range(2):  # the second would be "locked" if the first had kept it
+        with pytest.raises(semidbm.DBMLoadError):
+            semidbm.open(path, 'w')
+
+
+def test_locking_creates_no_file(path, snapshot):
+    before = snapshot(path)
+    with semidbm.open(path, 'r'):
+        assert snapshot(path) == before
+    with semidbm.open(path, 'w'):
+        assert os.listdir(path) == ['data']
+
+
+def test_a_lost_lock_is_released_when_the_object_is_collected(path):
+    db = semidbm.open(path, 'w')
+    del db
+    with semidbm.open(path, 'w'):
+        pass
+
+
+# -- who holds it ------------------------------------------------------------------
+
+def test_holders_are_read_from_proc_locks(tmp_path):
+    st = os.stat(tmp_path)
+    ident = f'{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}'
+    table = tmp_path / 'locks'
+    table.write_text(
+        f'1: POSIX  ADVISORY  WRITE 11 {ident} 0 EOF\n'
+        f'2: FLOCK  ADVISORY  WRITE 12 {ident} 0 EOF\n'
+        f'3: FLOCK  ADVISORY  READ  13 {ident} 0 EOF\n'
+        f'4: FLOCK  ADVISORY  READ  0 {ident} 0 EOF\n'
+        f'5: FLOCK  ADVISORY  READ  14 {ident}9 0 EOF\n'
+        f'6: -> FLOCK  ADVISORY  WRITE 15 {ident} 0 EOF\n')
+    assert lock._flock_holders(st, str(table)) == (['12'], ['13'])
+    assert lock._flock_holders(st, str(tmp_path / 'none')) == ([], [])
+
+
+def test_without_proc_locks_the_message_names_no_pid(path, monkeypatch):
+    monkeypatch.setattr(lock, '_flock_holders', lambda st: ([], []))
+    with semidbm.open(path, 'w'):
+        with pytest.raises(semidbm.error, match='the database is open in another '
+                           r'process; close it there'):
+            semidbm.open(path, 'w')
+        with pytest.raises(semidbm.error, match='open for writing in another process'):
+            semidbm.open(path, 'r')
+
+
+def test_a_file_system_without_flock_says_to_pass_lock_false(path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(37, 'No locks available')
+    monkeypatch.setattr(lock.fcntl, 'flock', no_locks)
+    with pytest.raises(semidbm.error, match='pass lock=False'):
+        semidbm.open(path, 'w')
+    with semidbm.open(path, 'w', lock=False) as db:
+        db[b'b'] = b'2'
+
+
+# -- semidbm 0.5.1, which takes no lock ----------------------------------------------
+
+def peer_path():
+    for candidate in (os.environ.get('SEMIDBM_PEER_PATH'), '/tmp/peer/pkg'):
+        if candidate and os.path.isfile(os.path.join(candidate, 'semidbm', 'db.py')):
+            return candidate
+    pytest.skip('semidbm 0.5.1 not found: set SEMIDBM_PEER_PATH to an unpacked copy')
+
+
+PEER = textwrap.dedent('''
+    import sys
+    import semidbm
+    assert semidbm.__file__.startswith(sys.argv[3]), semidbm.__file__
+    try:
+        db = semidbm.open(sys.argv[1], sys.argv[2])
+    except Exception as exc:
+        print(type(exc).__name__, flush=True)
+        raise SystemExit
+    if sys.argv[2] != 'r':
+        db[b'holder'] = b'0.5.1'
+        db[b'large'] = b'x' * 1000
+    print('ready', flush=True)
+    sys.stdin.readline()
+    db.close()
+''')
+
+
+@pytest.mark.parametrize('flag', ['r', 'w'])
+def test_0_5_1_cannot_open_a_database_we_have_open_for_writing(path, flag):
+    """Our writer keeps pad past the end of the file; 0.5.1 refuses such a file."""
+    peer = peer_path()
+    with semidbm.open(path, 'w') as db:
+        db[b'b'] = b'2'
+        reply = subprocess.run(
+            [sys.executable, '-c', PEER, path, flag, peer], capture_output=True,
+            text=True, env=dict(os.environ, PYTHONPATH=peer), input='', timeout=60,
+            cwd=os.path.dirname(path))
+        assert reply.stdout == 'DBMLoadError\n', reply.stderr
+    assert contents(path) == {b'a': b'1', b'b': b'2'}
+
+
+def test_we_read_what_0_5_1_wrote_before_we_opened(path, holders):
+    peer = peer_path()
+    code = PEER.replace('sys.argv[3]', repr(peer))
+    holder = holders(path, 'w', code=code, python_path=peer)
+    with semidbm.open(path, 'r') as db:  # 0.5.1 takes no lock: we get in
+        assert dict(db.items()) == {b'a': b'1', b'holder': b'0.5.1', b'large': b'x' * 1000}
+    holder.close()
