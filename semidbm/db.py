@@ -96,6 +96,13 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise error(exc.errno, f'cannot create the database directory: '
                             f'{exc.strerror}', self.path) from exc
         elif not os.path.isfile(self._data_filename):
+            try:  # isfile is False for a directory we may not enter, too: say which
+                os.stat(self._data_filename)
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except OSError as exc:
+                raise error(exc.errno, f'cannot open the database: {exc.strerror}',
+                            self._data_filename) from exc
             raise error(f'{self.path}: no semidbm database here (no file '
                         f'{self._data_filename!r}); open it with flag "c" to create one')
         if lock:  # before anything is changed ('n' truncates); see lock.py
