@@ -39,9 +39,9 @@ class DataFile:
         self.map = None
         if writable:
             # A torn tail left by a crash is cut before anything is appended after it.
+            # Pad comes with the first append: an open that only reads writes nothing.
             os.ftruncate(fd, end)
             self.size = end
-            self._grow(0)
         self.map = self._map()
 
     def _map(self):

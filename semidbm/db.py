@@ -382,44 +382,56 @@ class SemiDBM(collections.abc.MutableMapping):
 
         The records' bytes are copied, not re-encoded (the ``compact`` benchmark).
         A crash at any step leaves the old file or the new one, both complete.
+
+        :raises error: if it fails; the database is then unchanged and usable.
         """
         self._check_writable('compact')
         with self._lock:
             self._check_open()
             temp = os.path.join(self.path, COMPACT_NAME)
-            index, end = self._write_compacted(temp)
-            # A crash before the replace leaves the old file whole and the temp file,
-            # removed at the next writable open; after it, the new file, whole (it was
-            # fsynced).  The directory fsync makes the rename itself durable.
             try:
-                os.replace(temp, self._data_filename)
+                index, compacted = self._write_compacted(temp)
             except OSError as exc:
-                os.remove(temp)
                 raise error(exc.errno, f'compaction failed, the database is unchanged '
                             f'({exc.strerror})', self._data_filename) from exc
-            _fsync_directory(self.path)
-            fd = os.open(self._data_filename, os.O_RDWR | getattr(os, 'O_BINARY', 0))
             old = self._file
-            self._set_state(index, DataFile(self._data_filename, fd, end, writable=True))
+            self._set_state(index, compacted)
             old.detach()
             # The snapshot described the old file (another inode): it is written anew
             # at close, not here (the ``compact`` benchmark).
             snapshot.remove(self._snapshot_filename)
             self._snapshot_end = None
+            try:
+                _fsync_directory(self.path)
+            except OSError as exc:
+                raise error(exc.errno, f'compacted, but the directory could not be '
+                            f'synced ({exc.strerror}): the old file may come back after '
+                            f'a power loss', self.path) from exc
 
     def _write_compacted(self, temp):
-        """Write the live records to *temp* and fsync it; return the new index and end."""
+        """Write the live records to *temp*, fsync it and put it in place of the data
+        file; return the new index and the new file, open.
+
+        A crash before the replace leaves the old file whole (and *temp*, removed at
+        the next writable open); after it, the new one, whole: it was fsynced first.
+        """
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_BINARY', 0),
                      self._mode)
         try:
             index, end = _copy_live(fd, self._file, self._index)
             os.fsync(fd)
+            compacted = DataFile(self._data_filename, fd, end, writable=True)
         except BaseException:
             os.close(fd)
             os.remove(temp)
             raise
-        os.close(fd)
-        return index, end
+        try:
+            os.replace(temp, self._data_filename)
+        except BaseException:
+            compacted.detach()
+            os.remove(temp)
+            raise
+        return index, compacted
 
     def sync(self):
         """Make every write so far durable on disk (``msync`` and ``fsync``).
@@ -567,15 +579,12 @@ def _write_all(fd, data):
 
 
 def _fsync_directory(path):
-    """Make a rename in *path* durable (POSIX; Windows has no directory fsync)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    """Make a rename in *path* durable (POSIX; Windows cannot open a directory)."""
+    if os.name == 'nt':
         return
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 
