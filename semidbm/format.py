@@ -15,6 +15,7 @@ A data file is a header followed by records, appended one after another::
 All integers are big-endian; sizes are signed 32-bit.  ``docs/fileformat.rst`` is the
 specification; this module and that page change together.
 """
+import re
 import struct
 from zlib import crc32
 
@@ -120,8 +121,9 @@ def find_record(buf, offset, end, starts_before=None):
     """Return the offset of the first valid record at or after *offset*, or -1.
 
     Used after damage, to tell a torn tail (nothing valid follows) from a broken
-    chain of records (valid records follow), and by repair.  Cost: a try at every
-    byte offset, so it is meant for the damaged region only.
+    chain of records (valid records follow), and by repair.  Only offsets whose size
+    fields could fit before *end* are tried (found by :func:`_candidates` at C
+    speed), so a torn 10 MB value costs milliseconds, not seconds.
 
     :param starts_before: try no offset at or past this one (the start of the pad:
         no record starts there, but one may end there with 0xFF bytes, so *end*
@@ -130,10 +132,29 @@ def find_record(buf, offset, end, starts_before=None):
     stop = end - OVERHEAD + 1
     if starts_before is not None:
         stop = min(stop, starts_before)
-    for candidate in range(offset, stop):
+    for candidate in _candidates(buf, offset, stop, end):
         if valid_record_at(buf, candidate, end):
             return candidate
     return -1
+
+
+def _candidates(buf, offset, stop, end):
+    """Yield the offsets in [offset, stop) where both size fields could be real.
+
+    A size is at most ``end - offset``, so its first (big-endian) byte is at most
+    ``(end - offset) >> 24``; a value size may also be -1 (0xFF...).  A regular
+    expression finds such offsets without a Python step per byte.
+    """
+    if offset >= stop:
+        return
+    top = re.escape(bytes([min(0x7F, (end - offset) >> 24)]))
+    first = b'[\x00-' + top + b']'
+    pattern = re.compile(b'(?=' + first + b'...(?:' + first + b'|\xff))', re.DOTALL)
+    # The look-ahead reads past a candidate: let it see up to the sizes of the last.
+    for match in pattern.finditer(buf, offset, min(end, stop + RECORD_HEAD.size)):
+        if match.start() >= stop:
+            return
+        yield match.start()
 
 
 def content_end(buf, offset, end):
