@@ -70,9 +70,9 @@ class DataFile:
         return start
 
     def _remap(self, needed):
-        # The old map is dropped, not closed: a reader in another thread may still
-        # slice it (its bytes stay valid); it is unmapped when the last one lets go.
-        self.map = None
+        # The old map stays until the new one replaces it, and is dropped, not closed:
+        # a reader in another thread may still slice it (its bytes stay valid); it is
+        # unmapped when the last one lets go.  (Never None meanwhile: tests/test_threads.)
         try:
             self._grow(needed)
         finally:

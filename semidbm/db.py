@@ -225,13 +225,14 @@ class SemiDBM(collections.abc.MutableMapping):
         index, datafile = self._state
         position = index[key]
         start = position >> 32
+        buf = datafile.map  # once: close() in another thread may unmap it, or drop it
         try:
-            value = datafile.map[start:start + (position & _SIZE_MASK)]
-        except (ValueError, AttributeError):  # closed by another thread meanwhile
+            value = buf[start:start + (position & _SIZE_MASK)]
+            if self.verify_checksums:
+                self._verify(buf, key, value, start)
+        except (ValueError, AttributeError, TypeError):  # closed by another thread meanwhile
             self._check_open()
             raise
-        if self.verify_checksums:
-            self._verify(datafile.map, key, value, start)
         return value
 
     def _verify(self, buf, key, value, start):
