@@ -108,18 +108,22 @@ class SemiDBM(collections.abc.MutableMapping):
         if lock:  # before anything is changed ('n' truncates); see lock.py
             self._process_lock = process_lock.acquire(self.path, not self.readonly,
                                                       self._mode, lock_timeout)
-        if flag == 'n':
-            snapshot.remove(self._snapshot_filename)
         try:
+            if flag == 'n':
+                snapshot.remove(self._snapshot_filename)
             fd = os.open(self._data_filename, _FLAGS[flag] | getattr(os, 'O_BINARY', 0),
                          self._mode)
         except OSError as exc:
             raise error(exc.errno, f'cannot open the database: {exc.strerror}',
-                        self._data_filename) from exc
+                        exc.filename or self._data_filename) from exc
         try:
             return self._load(fd)
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)
+            if isinstance(exc, OSError) and not isinstance(exc, error):
+                # Writing the header of a new file, mapping it: a full disk, no memory.
+                raise error(exc.errno, f'cannot load the database: {exc.strerror}',
+                            self._data_filename) from exc
             raise
 
     def _load(self, fd):
