@@ -445,7 +445,12 @@ class SemiDBM(collections.abc.MutableMapping):
         """
         with self._lock:
             self._check_open()
-            self._file.sync()
+            try:
+                self._file.sync()
+            except OSError as exc:
+                raise error(exc.errno, f'cannot sync the database ({exc.strerror}); the '
+                            f'writes since the last sync may not be on disk',
+                            self._data_filename) from exc
 
     def close(self, compact=False):
         """Close the db; with *compact*, compact it first.  Closing twice is harmless.
