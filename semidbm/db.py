@@ -469,6 +469,10 @@ class SemiDBM(collections.abc.MutableMapping):
             self._set_state(_ClosedIndex(self.path), None)
             try:
                 datafile.close()
+            except OSError as exc:
+                # Closed all the same; a pad left behind is ignored by the next open.
+                raise error(exc.errno, f'closing the database failed ({exc.strerror})',
+                            self._data_filename) from exc
             finally:
                 self._release_process_lock()
 
