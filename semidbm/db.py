@@ -395,6 +395,12 @@ class SemiDBM(collections.abc.MutableMapping):
             self._check_open()
             temp = os.path.join(self.path, COMPACT_NAME)
             try:
+                # The snapshot describes the old file: it goes before the replace, as
+                # left beside the new file by a crash it would be trusted again if
+                # the new file ever got the old one's inode number.  It is written
+                # anew at close, not here (the ``compact`` benchmark).
+                snapshot.remove(self._snapshot_filename)
+                self._snapshot_end = None
                 index, compacted = self._write_compacted(temp)
             except OSError as exc:
                 raise error(exc.errno, f'compaction failed, the database is unchanged '
@@ -402,10 +408,6 @@ class SemiDBM(collections.abc.MutableMapping):
             old = self._file
             self._set_state(index, compacted)
             old.detach()
-            # The snapshot described the old file (another inode): it is written anew
-            # at close, not here (the ``compact`` benchmark).
-            snapshot.remove(self._snapshot_filename)
-            self._snapshot_end = None
             try:
                 _fsync_directory(self.path)
             except OSError as exc:
