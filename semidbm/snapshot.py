@@ -101,7 +101,7 @@ def _parse(body, count, covered):
     if ends[-1] != len(body) or (count and max(positions) >> 32 > covered):
         return None
     blob = body.obj
-    if count and sizes.count(sizes[0]) == count:  # all keys one size: the usual case
+    if count and sizes[0] and sizes.count(sizes[0]) == count:  # the usual case: one size
         keys = [blob[i:i + sizes[0]] for i in range(positions_end, ends[-1], sizes[0])]
     else:
         keys = map(blob.__getitem__, map(slice, ends, ends[1:]))
