@@ -4,7 +4,8 @@ Fast by default; ``SEMIDBM_LONG=1`` runs many more and longer examples::
 
     SEMIDBM_LONG=1 python -m pytest tests/test_model.py
 
-Each failure hypothesis shrank is pinned below as a plain named test.
+A failure hypothesis finds is pinned at the end of this file, shrunk, as a plain
+named test.
 """
 import os
 import shutil
@@ -13,7 +14,8 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
+                                 rule)
 
 import semidbm
 from semidbm import snapshot
@@ -40,18 +42,19 @@ values = st.one_of(
 class StoreModel(RuleBasedStateMachine):
     """The database must always hold exactly what the dict holds."""
 
-    #: Index snapshots are written from this many keys (not thousands), so that
-    #: reopens here load them, and small databases still take the path without.
-    SNAPSHOT_MIN_KEYS = 3
-
     def __init__(self):
         super().__init__()
         self.saved_min_keys = snapshot.MIN_KEYS
-        snapshot.MIN_KEYS = self.SNAPSHOT_MIN_KEYS
         self.directory = tempfile.mkdtemp(prefix='semidbm-model-')
         self.path = os.path.join(self.directory, 'db')
         self.model = {}
         self.db = semidbm.open(self.path, 'c')
+
+    @initialize(min_keys=st.sampled_from([0, 1, 3, 6]))
+    def snapshot_from(self, min_keys):
+        # Index snapshots from a few keys (not thousands), so that reopens here load
+        # them, and smaller databases still take the path without.
+        snapshot.MIN_KEYS = min_keys
 
     def teardown(self):
         try:
@@ -148,3 +151,16 @@ class StoreModel(RuleBasedStateMachine):
 
 TestStoreModel = StoreModel.TestCase
 TestStoreModel.settings = settings.get_profile(PROFILE)
+
+
+# -- failures found by the model, pinned ------------------------------------------
+
+def test_a_snapshot_holding_only_the_empty_key_loads(tmp_path, monkeypatch):
+    # All keys of one size took a fast path that stepped by that size: zero here.
+    monkeypatch.setattr(snapshot, 'MIN_KEYS', 0)
+    path = str(tmp_path / 'db')
+    with semidbm.open(path, 'c') as db:
+        db[b''] = b''
+    assert os.path.exists(os.path.join(path, snapshot.NAME))
+    with semidbm.open(path, 'r') as db:
+        assert dict(db.items()) == {b'': b''}
