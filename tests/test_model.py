@@ -140,6 +140,17 @@ class StoreModel(RuleBasedStateMachine):
         with semidbm.open(copy, 'r', verify_checksums=True) as db:
             assert {key: db[key] for key in db.keys()} == self.model
 
+    @rule()
+    def carry_on_after_a_kill(self):
+        # A killed writer leaves the files as they are now; the next open writes on.
+        copy = os.path.join(self.directory, 'copy')
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(self.path, copy)
+        self.db.close()
+        shutil.rmtree(self.path)
+        os.rename(copy, self.path)
+        self.db = semidbm.open(self.path, 'w')
+
     def contents(self):
         return {key: self.db[key] for key in self.db.keys()}
 
