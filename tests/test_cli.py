@@ -1,0 +1,671 @@
+"""``python -m semidbm``, run as a subprocess: output, exit status and stderr.
+
+Every subcommand's success and failure paths; and every console example in
+``docs/cli.rst`` and ``docs/sharing.rst``, run again and compared with the page.
+"""
+import base64
+import doctest
+import glob
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import semidbm
+from semidbm import cli, format, snapshot
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRUIT = {b'apple': b'green', b'banana': b'yellow', b'cherry': b'red'}
+
+
+def run(*args, stdin=None, cwd=None, binary=False, check=None):
+    """Run ``python -m semidbm ARGS``; return the CompletedProcess."""
+    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS='80')
+    result = subprocess.run(
+        [sys.executable, '-m', 'semidbm', *args], input=stdin, capture_output=True,
+        text=not binary, env=env, cwd=cwd, timeout=120)
+    if check is not None:
+        assert result.returncode == check, (result.stdout, result.stderr)
+    return result
+
+
+def assert_one_line_error(result, status, *fragments):
+    """Exit *status*, nothing on stdout, one line on stderr holding each fragment."""
+    assert result.returncode == status, result
+    assert result.stdout in ('', b'')
+    stderr = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
+    lines = stderr.splitlines()
+    assert 'Traceback' not in stderr
+    error_lines = [line for line in lines if ': error: ' in line]
+    assert len(error_lines) == 1, stderr
+    for fragment in fragments:
+        assert fragment in error_lines[0], (fragment, stderr)
+    return error_lines[0]
+
+
+def contents(path):
+    with semidbm.open(path, 'r') as db:
+        return {key: db[key] for key in db.keys()}
+
+
+@pytest.fixture
+def fruit(tmp_path):
+    """A database holding :data:`FRUIT` (and some dead records), closed."""
+    path = str(tmp_path / 'fruit.db')
+    with semidbm.open(path, 'c') as db:
+        db[b'apple'] = b'red'
+        db.update(FRUIT)
+        db[b'durian'] = b'smelly'
+        del db[b'durian']
+    return path
+
+
+@pytest.fixture
+def missing(tmp_path):
+    return str(tmp_path / 'missing.db')
+
+
+def data_bytes(path):
+    with open(os.path.join(path, 'data'), 'rb') as f:
+        return f.read()
+
+
+def write_data(path, data):
+    with open(os.path.join(path, 'data'), 'wb') as f:
+        f.write(data)
+
+
+def record_offsets(path):
+    """The offset of each record of *path*'s data file."""
+    data = data_bytes(path)
+    return [offset for offset, _, _ in format.scan(data, format.HEADER.size, len(data))]
+
+
+# -- the parser ------------------------------------------------------------------
+
+SUBCOMMANDS = ['stat', 'check', 'repair', 'compact', 'get', 'set', 'delete', 'keys',
+               'dump', 'load', 'migrate']
+
+
+def test_help_lists_every_subcommand():
+    result = run('--help', check=0)
+    for name in SUBCOMMANDS:
+        assert f'    {name} ' in result.stdout
+    assert 'Exit status: 0 success, 1 a problem found, 2 a usage error' in result.stdout
+
+
+@pytest.mark.parametrize('name', SUBCOMMANDS)
+def test_every_subcommand_has_help(name):
+    result = run(name, '--help', check=0)
+    assert result.stdout.startswith(f'usage: semidbm {name} ')
+    assert '--lock-timeout SECONDS' in result.stdout
+
+
+@pytest.mark.parametrize('args', [
+    pytest.param([], id='no command'),
+    pytest.param(['frobnicate', 'x'], id='unknown command'),
+    pytest.param(['get', 'x'], id='missing argument'),
+    pytest.param(['stat', 'x', 'y'], id='extra argument'),
+    pytest.param(['keys', '--hex', '--base64', 'x'], id='exclusive options'),
+    pytest.param(['migrate', 'a', 'b'], id='migrate without --from or --to'),
+    pytest.param(['migrate', '--from', 'dbm.dumb', '--to', 'dbm.dumb', 'a', 'b'],
+                 id='migrate with both'),
+    pytest.param(['stat', '--lock-timeout', 'soon', 'x'], id='bad number'),
+])
+def test_usage_errors_exit_2_with_usage(args, tmp_path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith('usage: semidbm')
+    assert ': error: ' in result.stderr and 'Traceback' not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_main_returns_the_exit_status_in_process(capsys):
+    assert cli.main(['--help']) == 0
+    assert 'usage: semidbm' in capsys.readouterr().out
+    assert cli.main([]) == 2
+
+
+# -- get, set, delete, keys ----------------------------------------------------------
+
+def test_set_creates_the_database_and_get_reads_it(tmp_path):
+    path = str(tmp_path / 'new.db')
+    assert run('set', path, 'ключ', 'значение', check=0).stdout == ''
+    assert contents(path) == {'ключ'.encode(): 'значение'.encode()}
+    result = run('get', path, 'ключ', binary=True, check=0)
+    assert result.stdout == 'значение'.encode()  # exactly, no newline in a pipe
+
+
+def test_get_writes_binary_values_unchanged(fruit):
+    value = bytes(range(256)) + b'\n\r\n'
+    with semidbm.open(fruit, 'w') as db:
+        db[b'blob'] = value
+    assert run('get', fruit, 'blob', binary=True, check=0).stdout == value
+
+
+@pytest.mark.parametrize('encoding, encode', [
+    ('--hex', bytes.hex),
+    ('--base64', lambda data: base64.b64encode(data).decode()),
+])
+def test_hex_and_base64_for_binary_keys_and_values(fruit, encoding, encode):
+    key, value = b'\x00\xffkey\n', b'\x01\x02'
+    run('set', encoding, fruit, encode(key), encode(value), check=0)
+    assert contents(fruit)[key] == value
+    assert run('get', encoding, fruit, encode(key), check=0).stdout == encode(value) + '\n'
+    listed = run('keys', encoding, fruit, check=0).stdout.splitlines()
+    assert listed == [encode(k) for k in [b'apple', b'banana', b'cherry', key]]
+    run('delete', encoding, fruit, encode(key), check=0)
+    assert key not in contents(fruit)
+
+
+@pytest.mark.parametrize('args, what', [
+    (['get', '--hex', '{path}', 'zz'], "the key 'zz' is not valid hex"),
+    (['set', '--base64', '{path}', 'YQ==', '!!'], "the value '!!' is not valid base64"),
+])
+def test_a_badly_encoded_argument_is_a_usage_error(fruit, args, what):
+    before = data_bytes(fruit)
+    result = run(*[arg.format(path=fruit) for arg in args])
+    assert result.returncode == 2
+    assert result.stderr.startswith(f'usage: semidbm {args[0]} ')
+    assert f'semidbm {args[0]}: error: {what}' in result.stderr
+    assert data_bytes(fruit) == before
+
+
+def test_keys_lists_text_keys_one_a_line(fruit):
+    assert run('keys', fruit, check=0).stdout == 'apple\nbanana\ncherry\n'
+
+
+@pytest.mark.parametrize('key', [b'\xff\xfe', b'two\nlines'])
+def test_keys_refuses_a_key_that_is_not_one_line_of_text(fruit, key):
+    with semidbm.open(fruit, 'w') as db:
+        db[key] = b'x'
+    result = run('keys', fruit)
+    assert result.returncode == 1
+    assert result.stdout == 'apple\nbanana\ncherry\n'
+    assert f'the key {key!r} is not one line of UTF-8 text; use --hex or --base64' in (
+        result.stderr)
+
+
+def test_get_of_a_missing_key_exits_1(fruit):
+    assert_one_line_error(run('get', fruit, 'durian'), 1,
+                          f"semidbm get: error: {fruit}: no key b'durian'")
+
+
+def test_delete_removes_the_key_for_good(fruit):
+    run('delete', fruit, 'banana', check=0)
+    assert contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
+    assert_one_line_error(run('delete', fruit, 'banana'), 1, "no key b'banana'")
+
+
+@pytest.mark.parametrize('args', [['get', '{path}', 'k'], ['keys', '{path}'],
+                                  ['delete', '{path}', 'k'], ['stat', '{path}'],
+                                  ['check', '{path}'], ['repair', '{path}'],
+                                  ['compact', '{path}'], ['dump', '{path}']])
+def test_a_missing_database_is_one_line_and_exit_1(missing, args):
+    result = run(*[arg.format(path=missing) for arg in args])
+    assert_one_line_error(result, 1, missing, 'no semidbm database here')
+    assert not os.path.exists(missing)
+
+
+def test_a_damaged_database_is_one_line_and_exit_1(tmp_path):
+    path = str(tmp_path / 'bad.db')
+    os.mkdir(path)
+    write_data(path, b'not a semidbm file at all')
+    assert_one_line_error(run('keys', path), 1, 'not a semidbm data file')
+
+
+# -- stat ---------------------------------------------------------------------------------
+
+def stat_lines(path):
+    result = run('stat', path, check=0)
+    return dict(line.split(':', 1) for line in result.stdout.splitlines())
+
+
+def test_stat_counts_live_and_dead_bytes(fruit):
+    size = len(data_bytes(fruit))
+    live = format.HEADER.size + sum(format.record_size(len(k), len(v))
+                                    for k, v in FRUIT.items())
+    stats = {key: value.strip() for key, value in stat_lines(fruit).items()}
+    assert stats == {
+        'path': fruit, 'format': '1.1', 'keys': '3', 'file size': f'{size} bytes',
+        'live bytes': f'{live} bytes', 'dead bytes': f'{size - live} bytes',
+        'reclaimable': f'{(size - live) / size:.1%} (by compact)', 'snapshot': 'none'}
+    run('compact', fruit, check=0)
+    assert len(data_bytes(fruit)) == live  # what stat said compact would leave
+
+
+def big_database(path):
+    with semidbm.open(path, 'c') as db:
+        db.update((b'key%d' % n, b'value') for n in range(snapshot.MIN_KEYS))
+    assert os.path.exists(os.path.join(path, snapshot.NAME))
+
+
+def test_stat_tells_a_fresh_snapshot(tmp_path):
+    path = str(tmp_path / 'big.db')
+    big_database(path)
+    assert stat_lines(path)['snapshot'].strip() == (
+        f'fresh ({snapshot.MIN_KEYS} keys, covers the whole data file)')
+
+
+def test_stat_tells_a_partial_snapshot(tmp_path):
+    """Records appended after the snapshot was taken (by 0.5.1, say)."""
+    path = str(tmp_path / 'big.db')
+    big_database(path)
+    covered = len(data_bytes(path))
+    write_data(path, data_bytes(path) + format.encode_put(b'late', b'record'))
+    assert stat_lines(path)['snapshot'].strip().startswith(
+        f'partial (covers {covered} of {covered + format.record_size(4, 6)} bytes')
+
+
+def test_stat_tells_a_snapshot_that_does_not_fit(tmp_path):
+    path = str(tmp_path / 'big.db')
+    big_database(path)
+    with open(os.path.join(path, snapshot.NAME), 'r+b') as f:
+        f.write(b'garbage!')
+    assert stat_lines(path)['snapshot'].strip().startswith('not valid for this data file')
+
+
+# -- check ---------------------------------------------------------------------------------
+
+def test_check_of_a_good_database(fruit):
+    result = run('check', fruit, check=0)
+    records = len(record_offsets(fruit))
+    assert result.stdout == (f'{fruit}/data: {records} good records in '
+                             f'{len(data_bytes(fruit))} bytes\nok\n')
+    assert result.stderr == ''
+
+
+def flip_a_byte(path, offset):
+    data = bytearray(data_bytes(path))
+    data[offset] ^= 0x40
+    write_data(path, bytes(data))
+
+
+def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(fruit):
+    offsets = record_offsets(fruit)
+    flip_a_byte(fruit, offsets[2] + format.RECORD_HEAD.size + 7)  # in its value
+    result = run('check', fruit)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == (f'{fruit}/data: {len(offsets) - 1} good records in '
+                        f'{len(data_bytes(fruit))} bytes')
+    assert lines[1] == (f"damage at offset {offsets[2]}, key b'banana': a checksum "
+                        f'mismatch ({offsets[3] - offsets[2]} bytes)')
+    assert lines[-1] == f'damaged; recover the good records with: python -m semidbm ' \
+                        f'repair {fruit}'
+
+
+def test_check_reports_a_torn_tail(fruit):
+    data = data_bytes(fruit)
+    write_data(fruit, data + format.encode_put(b'late', b'value')[:-3])
+    result = run('check', fruit)
+    assert result.returncode == 1
+    assert f'damage at offset {len(data)}: a torn tail' in result.stdout
+
+
+def test_check_says_pad_is_no_damage(fruit):
+    write_data(fruit, data_bytes(fruit) + format.PAD_BYTE * 1000)
+    result = run('check', fruit, check=0)
+    assert '1000 bytes of pad at the end' in result.stdout
+    assert result.stdout.endswith('ok\n')
+
+
+def test_check_of_a_file_that_is_not_semidbm(tmp_path):
+    path = str(tmp_path / 'bad.db')
+    os.mkdir(path)
+    write_data(path, b'GARBAGE!' + b'x' * 40)
+    result = run('check', path)
+    assert result.returncode == 1
+    assert 'damage at offset 0: ' in result.stdout and 'not a semidbm data file' in (
+        result.stdout)
+
+
+def test_check_reports_at_most_ten_stretches(tmp_path):
+    path = str(tmp_path / 'many.db')
+    with semidbm.open(path, 'c') as db:
+        db.update((b'k%02d' % n, b'v' * 20) for n in range(30))
+    for offset in record_offsets(path)[::2]:
+        flip_a_byte(path, offset + format.RECORD_HEAD.size + 5)
+    result = run('check', path)
+    assert result.returncode == 1
+    assert result.stdout.count('damage at offset') == 10
+    assert '... and 5 more damaged stretches' in result.stdout
+
+
+# -- repair -------------------------------------------------------------------------------
+
+def kept_copies(path):
+    return sorted(glob.glob(os.path.join(path, 'data.corrupt-*')))
+
+
+def test_repair_of_a_good_database_changes_nothing(fruit, snapshot):
+    before = snapshot(fruit)
+    result = run('repair', fruit, check=0)
+    assert result.stdout.endswith('no damage; nothing to repair\n')
+    assert snapshot(fruit) == before
+
+
+def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(fruit):
+    offsets = record_offsets(fruit)
+    flip_a_byte(fruit, offsets[3] + format.RECORD_HEAD.size + 8)  # cherry's value
+    damaged = data_bytes(fruit)
+    result = run('repair', fruit, check=0)
+    assert f"damage at offset {offsets[3]}, key b'cherry'" in result.stdout
+    assert f'recovered {len(offsets) - 1} records' in result.stdout
+    [kept] = kept_copies(fruit)
+    assert f'the original is kept as {kept}' in result.stdout
+    with open(kept, 'rb') as f:
+        assert f.read() == damaged
+    assert contents(fruit) == {b'apple': b'green', b'banana': b'yellow'}
+    assert run('check', fruit, check=0).stdout.endswith('ok\n')
+
+
+def test_repair_resyncs_after_garbage_inserted_in_the_middle(fruit):
+    offsets = record_offsets(fruit)
+    data = data_bytes(fruit)
+    write_data(fruit, data[:offsets[2] + 5] + b'junk bytes' + data[offsets[2] + 5:])
+    run('repair', fruit, check=0)
+    # banana's put is lost: its older value... there is none, apple's overwrite stays
+    assert contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
+
+
+def test_repair_cuts_a_torn_tail(fruit):
+    data = data_bytes(fruit)
+    write_data(fruit, data + format.encode_put(b'late', b'value')[:-2])
+    run('repair', fruit, check=0)
+    assert data_bytes(fruit) == data
+    assert len(kept_copies(fruit)) == 1
+
+
+def test_repair_twice_keeps_both_originals(fruit):
+    for _ in range(2):
+        flip_a_byte(fruit, record_offsets(fruit)[0] + format.RECORD_HEAD.size)
+        run('repair', fruit, check=0)
+    assert len(kept_copies(fruit)) == 2
+
+
+def test_repair_refuses_a_file_with_nothing_of_semidbm(tmp_path, snapshot):
+    path = str(tmp_path / 'bad.db')
+    os.mkdir(path)
+    write_data(path, b'GARBAGE!' * 10)
+    before = snapshot(path)
+    assert_one_line_error(run('repair', path), 1, 'not a semidbm data file',
+                          'nothing was changed')
+    assert snapshot(path) == before
+
+
+def test_repair_keeps_records_after_a_damaged_header(fruit):
+    flip_a_byte(fruit, 0)
+    run('repair', fruit, check=0)
+    assert contents(fruit) == FRUIT
+
+
+# -- compact ------------------------------------------------------------------------------
+
+def test_compact(fruit):
+    before = len(data_bytes(fruit))
+    result = run('compact', fruit, check=0)
+    after = len(data_bytes(fruit))
+    assert after < before
+    assert result.stdout == f'compacted 3 keys: {before} -> {after} bytes\n'
+    assert contents(fruit) == FRUIT
+
+
+# -- dump and load ------------------------------------------------------------------------
+
+def test_dump_is_base64_json_lines(fruit):
+    result = run('dump', fruit, check=0)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {base64.b64decode(line['key_base64']): base64.b64decode(line['value_base64'])
+            for line in lines} == FRUIT
+
+
+def test_dump_text_leaves_what_is_not_utf8_in_base64(fruit):
+    with semidbm.open(fruit, 'w') as db:
+        db[b'\xff'] = 'ü'.encode()
+    lines = run('dump', '--text', fruit, check=0).stdout.splitlines()
+    assert lines[0] == '{"key": "apple", "value": "green"}'
+    assert lines[-1] == '{"key_base64": "/w==", "value": "ü"}'
+
+
+@pytest.mark.parametrize('text', [False, True], ids=['base64', 'text'])
+def test_dump_then_load_round_trips_every_byte(tmp_path, text):
+    source, copy = str(tmp_path / 'source.db'), str(tmp_path / 'copy.db')
+    data = {bytes([n]) * (n % 5 + 1): bytes(range(n)) for n in range(256)}
+    data[b''] = b''
+    with semidbm.open(source, 'c') as db:
+        db.update(data)
+    dump = run('dump', *(['--text'] if text else []), source, check=0).stdout
+    result = run('load', copy, stdin=dump, check=0)
+    assert result.stderr == f'loaded {len(data)} records into {copy}\n'
+    assert contents(copy) == data
+
+
+def test_load_from_a_file_in_batches(tmp_path):
+    dump = tmp_path / 'dump.jsonl'
+    dump.write_text(''.join(json.dumps({'key': f'k{n}', 'value': 'v'}) + '\n'
+                            for n in range(cli._BATCH + 5)) + '\n')
+    path = str(tmp_path / 'db')
+    run('load', path, str(dump), check=0)
+    assert len(contents(path)) == cli._BATCH + 5
+
+
+@pytest.mark.parametrize('line, why', [
+    ('not json', 'Expecting value'),
+    ('{"key": "k"}', 'no "value" or "value_base64"'),
+    ('{"key_base64": "!!", "value": "v"}', 'Only base64 data'),
+    ('[1, 2]', 'not a JSON object'),
+])
+def test_load_stops_at_a_bad_line_saying_where(tmp_path, line, why):
+    dump = tmp_path / 'dump.jsonl'
+    dump.write_text('{"key": "a", "value": "1"}\n' + line + '\n{"key": "b", "value": "2"}\n')
+    path = str(tmp_path / 'db')
+    error = assert_one_line_error(run('load', path, str(dump)), 1,
+                                  f'{dump}, line 2: not a line of a semidbm dump', why,
+                                  'the lines before it were stored')
+    assert error.startswith('semidbm load: error: ')
+    assert contents(path) == {b'a': b'1'}
+
+
+def test_load_of_a_missing_file(tmp_path):
+    assert_one_line_error(run('load', str(tmp_path / 'db'), str(tmp_path / 'nope')), 1,
+                          'No such file or directory')
+
+
+# -- migrate ------------------------------------------------------------------------------
+
+def foreign_modules():
+    names = []
+    for name in ['dbm.dumb', 'dbm.gnu', 'dbm.ndbm', 'dbm.sqlite3']:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize('module', foreign_modules())
+def test_migrate_into_semidbm_and_back_out(tmp_path, fruit, module):
+    foreign = str(tmp_path / 'foreign')
+    back = str(tmp_path / 'back.db')
+    result = run('migrate', '--to', module, fruit, foreign, check=0)
+    assert result.stderr == f'copied 3 keys from {fruit} to {foreign}\n'
+    with importlib.import_module(module).open(foreign, 'r') as db:
+        assert {key: db[key] for key in db.keys()} == FRUIT
+    run('migrate', '--from', module, foreign, back, check=0)
+    assert contents(back) == FRUIT
+
+
+def test_migrate_with_the_generic_dbm_module_guesses_the_kind(tmp_path, fruit):
+    foreign, back = str(tmp_path / 'foreign'), str(tmp_path / 'back.db')
+    run('migrate', '--to', 'dbm.dumb', fruit, foreign, check=0)
+    run('migrate', '--from', 'dbm', foreign, back, check=0)
+    assert contents(back) == FRUIT
+
+
+@pytest.mark.parametrize('module, why', [
+    ('no.such.module', "cannot import the dbm module 'no.such.module'"),
+    ('json', "'json' has no open(): not a dbm module"),
+])
+def test_migrate_from_something_not_a_dbm_module_is_a_usage_error(tmp_path, module, why):
+    result = run('migrate', '--from', module, 'a', 'b', cwd=tmp_path)
+    assert result.returncode == 2
+    assert f'semidbm migrate: error: {why}' in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_migrate_from_a_missing_database(tmp_path):
+    assert_one_line_error(run('migrate', '--from', 'dbm', 'nope', 'b', cwd=tmp_path), 1,
+                          "dbm cannot open 'nope'")
+    assert os.listdir(tmp_path) == []
+
+
+def test_migrate_to_a_missing_semidbm_database(tmp_path, missing):
+    assert_one_line_error(
+        run('migrate', '--to', 'dbm.dumb', missing, 'out', cwd=tmp_path), 1,
+        'no semidbm database here')
+    assert os.listdir(tmp_path) == []
+
+
+# -- locks ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('args', [['get', '{path}', 'apple'], ['set', '{path}', 'a', 'b'],
+                                  ['check', '{path}'], ['repair', '{path}'],
+                                  ['stat', '{path}'], ['compact', '{path}']])
+def test_a_locked_database_is_refused_naming_the_holder(fruit, args):
+    before = data_bytes(fruit)
+    with semidbm.open(fruit, 'w'):
+        result = run(*[arg.format(path=fruit) for arg in args])
+    assert_one_line_error(result, 1, f'locked by pid {os.getpid()}',
+                          '--lock-timeout')
+    assert data_bytes(fruit) == before
+
+
+def test_lock_timeout_waits_for_the_lock(fruit):
+    code = ('import semidbm, sys, time\n'
+            'db = semidbm.open(sys.argv[1], "w"); print("ready", flush=True)\n'
+            'time.sleep(0.5); db.close()\n')
+    holder = subprocess.Popen([sys.executable, '-c', code, fruit], stdout=subprocess.PIPE,
+                              text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert holder.stdout.readline() == 'ready\n'
+    result = run('set', '--lock-timeout', '30', fruit, 'kiwi', 'brown', check=0)
+    assert holder.wait() == 0
+    holder.stdout.close()
+    assert result.stderr == ''
+    assert contents(fruit)[b'kiwi'] == b'brown'
+
+
+# -- progress and pipes -----------------------------------------------------------------
+
+def run_with_a_terminal_for_stderr(*args):
+    """Run the command with stderr on a pseudo-terminal; return (status, stderr)."""
+    pty = pytest.importorskip('pty')
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, '-m', 'semidbm', *args], stdout=subprocess.DEVNULL,
+            stderr=terminal, env=dict(os.environ, PYTHONPATH=ROOT))
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return process.wait(), b''.join(chunks).decode()
+    finally:
+        os.close(controller)
+
+
+@pytest.mark.parametrize('command', ['check', 'repair', 'compact', 'dump', 'load',
+                                     'migrate'])
+def test_progress_shows_on_a_terminal_and_is_cleared(fruit, tmp_path, command):
+    args = {'load': ['load', fruit, str(tmp_path / 'dump')],
+            'migrate': ['migrate', '--to', 'dbm.dumb', fruit, str(tmp_path / 'out')]}
+    (tmp_path / 'dump').write_text('{"key": "a", "value": "b"}\n')
+    status, stderr = run_with_a_terminal_for_stderr(*args.get(command, [command, fruit]))
+    assert status == 0
+    assert re.search(rf'\r{command}: \d+%', stderr), repr(stderr)
+    assert '\r\x1b[K' in stderr  # cleared: what follows is the summary, if any
+    assert '%' not in stderr.rsplit('\r\x1b[K', 1)[1]
+
+
+def test_no_progress_into_a_pipe(fruit):
+    for command in ['check', 'repair', 'compact', 'dump']:
+        assert run(command, fruit, check=0).stderr == ''
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(tmp_path):
+    path = str(tmp_path / 'db')
+    with semidbm.open(path, 'c') as db:
+        db.update((b'key%d' % n, b'v') for n in range(50000))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    process = subprocess.Popen([sys.executable, '-m', 'semidbm', 'keys', path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout.readline() == b'key0\n'
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait() == 1
+    assert stderr == b''
+
+
+# -- the examples in the docs -------------------------------------------------------------
+
+MARK = '@@@ next command @@@'
+
+
+def console_blocks(filename):
+    """Yield the ``[(command, expected output), ...]`` of each console block."""
+    with open(os.path.join(ROOT, 'docs', filename), encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    for number, line in enumerate(lines):
+        if line.strip() != '.. code-block:: console':
+            continue
+        block = []
+        for body in lines[number + 2:]:
+            if body and not body.startswith('    '):
+                break
+            if body.startswith('    $ '):
+                block.append([body[6:], []])
+            elif block:
+                block[-1][1].append(body[4:])
+        yield [(command, '\n'.join(output).strip('\n')) for command, output in block]
+
+
+def normalize(text):
+    text = re.sub(r'pid \d+', 'pid N', text)
+    return re.sub(r'corrupt-\d{8}T\d{6}(-\d+)?', 'corrupt-TIMESTAMP', text)
+
+
+@pytest.mark.skipif(shutil.which('bash') is None, reason='the examples are bash')
+@pytest.mark.parametrize('page', ['cli.rst', 'sharing.rst'])
+def test_the_console_examples_in_the_docs(page, tmp_path):
+    """Each block runs in one bash, the blocks of a page one after another."""
+    prelude = (f'semidbm() {{ "{sys.executable}" -m semidbm "$@"; }}\n'
+               f'python() {{ "{sys.executable}" "$@"; }}\n')
+    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS='80')
+    checker = doctest.OutputChecker()
+    blocks = list(console_blocks(page))
+    assert blocks
+    for block in blocks:
+        script = prelude + ''.join(f'__s=$?; echo "{MARK}"; (exit $__s)\n{command}\n'
+                                   for command, _ in block)
+        result = subprocess.run(['bash', '-c', script], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, timeout=120)
+        outputs = result.stdout.split(MARK + '\n')[1:]
+        assert len(outputs) == len(block)
+        for (command, want), got in zip(block, outputs):
+            got = normalize(got.strip('\n'))
+            assert checker.check_output(normalize(want) + '\n', got + '\n', 0), (
+                f'$ {command}\nwant:\n{want}\ngot:\n{got}')
