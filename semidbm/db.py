@@ -338,8 +338,8 @@ class SemiDBM(collections.abc.MutableMapping):
         record to save, see the ``fill_*`` benchmarks), and no other thread's writes
         land between the block's records.  With *sync*, one ``fsync`` at the end of
         the block makes all of it durable on disk; without, durability on disk
-        comes at :meth:`sync` or :meth:`close`.  Not a transaction: a crash in the
-        middle keeps the records written before it.
+        comes at :meth:`sync` (:meth:`close` does not fsync).  Not a transaction: a
+        crash in the middle keeps the records written before it.
         """
         self._check_writable('write a batch')
         with self._lock:
