@@ -51,7 +51,9 @@ def prepare(directory):
     print(f'installing {REQUIREMENT} into {directory} (once) ...', file=sys.stderr)
     try:
         done = subprocess.run(command, capture_output=True, text=True)
-        problem = done.stderr.strip() if done.returncode else ''
+        # pip's last line is its error; the rest is a traceback or index warnings.
+        problem = (done.stderr.strip().splitlines() or ['pip failed'])[-1] \
+            if done.returncode else ''
     except OSError as exc:
         problem = str(exc)
     if problem or installed_version(directory) != VERSION:
