@@ -56,16 +56,27 @@ class DataFile:
             chunk = min(len(_PAD), target - self.size)
             self.size += os.pwrite(self.fd, _PAD[:chunk], self.size)
 
-    def append(self, blob):
+    def append(self, blob, batch=False):
         """Copy *blob* to the logical end; return the offset it starts at.
 
         Cost: one ``memcpy`` into the map; a ``write`` of pad and a new map when full.
+
+        :param batch: *blob* holds more than one record.  It is then written with
+            ``pwrite``, which fills the file from the front, so a kill in the middle
+            leaves whole records and then a torn one.  A ``memcpy`` makes no such
+            promise (glibc's stores the first bytes of a long copy last), and whole
+            records after a hole are damage to the loader: the next open would
+            refuse the file (tests/test_crash.py).  One record alone is safe either
+            way: a torn one is dropped whatever part of it is missing.
         """
         start = self.end
         stop = start + len(blob)
         if stop >= self.size:  # at least one pad byte stays after the last record
             self._remap(len(blob))
-        self.map[start:stop] = blob
+        if batch:
+            _pwrite_all(self.fd, blob, start)
+        else:
+            self.map[start:stop] = blob
         self.end = stop
         return start
 
@@ -108,3 +119,11 @@ class DataFile:
                 self.truncate_pad()
         finally:
             os.close(self.fd)
+
+
+def _pwrite_all(fd, data, offset):
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written

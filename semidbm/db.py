@@ -324,7 +324,8 @@ class SemiDBM(collections.abc.MutableMapping):
         if not records:
             return
         with self._lock:
-            offset = self._append(b''.join(records)) + format.RECORD_HEAD.size
+            offset = (self._append(b''.join(records), batch=len(records) > 1)
+                      + format.RECORD_HEAD.size)
             for key, size, record in zip(keys, sizes, records):
                 self._index[key] = _pack(offset + len(key), size)
                 offset += len(record)
@@ -353,7 +354,8 @@ class SemiDBM(collections.abc.MutableMapping):
         with self._lock:
             keys = list(self._index)
             if keys:
-                self._append(b''.join(map(format.encode_delete, keys)))
+                self._append(b''.join(map(format.encode_delete, keys)),
+                             batch=len(keys) > 1)
                 self._index.clear()
 
     def _check_open(self):
@@ -371,11 +373,12 @@ class SemiDBM(collections.abc.MutableMapping):
             raise error(f'{self.path}: a key or value of {max(len(key), len(value))} '
                         f'bytes is too large (the file format allows {format.MAX_SIZE})')
 
-    def _append(self, blob):
-        """Append *blob* to the data file; return its offset.  All writes come here."""
+    def _append(self, blob, batch=False):
+        """Append *blob* (more than one record, with *batch*) to the data file; return
+        its offset.  All writes come here."""
         self._check_open()
         try:
-            return self._file.append(blob)
+            return self._file.append(blob, batch)
         except OSError as exc:
             raise error(exc.errno, f'cannot append to the database ({exc.strerror}); '
                         f'nothing was written', self._data_filename) from exc
