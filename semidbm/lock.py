@@ -19,7 +19,7 @@ import time
 
 try:
     import fcntl
-except ImportError:  # Windows
+except ImportError:  # pragma: no cover (Windows; tests/test_lock.py emulates it)
     fcntl = None
     import msvcrt
 
@@ -157,7 +157,7 @@ def _acquire_windows(directory, exclusive, mode, timeout):
     path = os.path.join(directory, LOCK_NAME)
     flags = os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY
     try:
-        fd = os.open(path, flags | os.O_BINARY, mode)
+        fd = os.open(path, flags | getattr(os, 'O_BINARY', 0), mode)
     except FileNotFoundError:
         if exclusive:
             raise error(f'{directory}: no such database directory') from None

@@ -1,15 +1,20 @@
-"""``python -m semidbm``, run as a subprocess: output, exit status and stderr.
+"""``python -m semidbm``: output, exit status and stderr of every subcommand.
 
-Every subcommand's success and failure paths; and every console example in
-``docs/cli.rst`` and ``docs/sharing.rst``, run again and compared with the page.
+Each test that takes ``run`` runs twice: as a subprocess, ``python -m semidbm``, and in
+this process through ``semidbm.cli.main`` (so that coverage sees it).  Progress on a
+terminal, a closed pipe, and every console example in ``docs/cli.rst`` and
+``docs/sharing.rst`` (run again and compared with the page) are subprocesses only.
 """
 import base64
 import doctest
+import errno
 import glob
 import importlib
+import io
 import json
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -17,13 +22,13 @@ import sys
 import pytest
 
 import semidbm
-from semidbm import cli, format, snapshot
+from semidbm import cli, format, repair, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRUIT = {b'apple': b'green', b'banana': b'yellow', b'cherry': b'red'}
 
 
-def run(*args, stdin=None, cwd=None, binary=False, check=None):
+def run_subprocess(*args, stdin=None, cwd=None, binary=False, check=None):
     """Run ``python -m semidbm ARGS``; return the CompletedProcess."""
     env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS='80')
     result = subprocess.run(
@@ -32,6 +37,36 @@ def run(*args, stdin=None, cwd=None, binary=False, check=None):
     if check is not None:
         assert result.returncode == check, (result.stdout, result.stderr)
     return result
+
+
+def run_in_process(*args, stdin=None, cwd=None, binary=False, check=None):
+    """Run ``semidbm.cli.main(ARGS)`` here, with its own standard streams and cwd."""
+    data = stdin.encode('utf-8') if isinstance(stdin, str) else (stdin or b'')
+    streams = [io.TextIOWrapper(io.BytesIO(data), encoding='utf-8')] + [
+        io.TextIOWrapper(io.BytesIO(), encoding='utf-8', write_through=True)
+        for _ in range(2)]
+    saved, here = (sys.stdin, sys.stdout, sys.stderr), os.getcwd()
+    try:
+        os.chdir(cwd or here)
+        sys.stdin, sys.stdout, sys.stderr = streams
+        status = cli.main(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        os.chdir(here)
+    out, err = (stream.buffer.getvalue() for stream in streams[1:])
+    if not binary:
+        out, err = out.decode('utf-8'), err.decode('utf-8')
+    result = subprocess.CompletedProcess(args, status, out, err)
+    if check is not None:
+        assert result.returncode == check, (result.stdout, result.stderr)
+    return result
+
+
+@pytest.fixture(params=[run_subprocess, run_in_process], ids=['subprocess', 'in-process'])
+def run(request):
+    """Runs the command line: as ``python -m semidbm`` (what users run), and in this
+    process (so that coverage sees it)."""
+    return request.param
 
 
 def assert_one_line_error(result, status, *fragments):
@@ -92,7 +127,7 @@ SUBCOMMANDS = ['stat', 'check', 'repair', 'compact', 'get', 'set', 'delete', 'ke
                'dump', 'load', 'migrate']
 
 
-def test_help_lists_every_subcommand():
+def test_help_lists_every_subcommand(run):
     result = run('--help', check=0)
     for name in SUBCOMMANDS:
         assert f'    {name} ' in result.stdout
@@ -100,7 +135,7 @@ def test_help_lists_every_subcommand():
 
 
 @pytest.mark.parametrize('name', SUBCOMMANDS)
-def test_every_subcommand_has_help(name):
+def test_every_subcommand_has_help(run, name):
     result = run(name, '--help', check=0)
     assert result.stdout.startswith(f'usage: semidbm {name} ')
     assert '--lock-timeout SECONDS' in result.stdout
@@ -117,7 +152,7 @@ def test_every_subcommand_has_help(name):
                  id='migrate with both'),
     pytest.param(['stat', '--lock-timeout', 'soon', 'x'], id='bad number'),
 ])
-def test_usage_errors_exit_2_with_usage(args, tmp_path):
+def test_usage_errors_exit_2_with_usage(run, args, tmp_path):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith('usage: semidbm')
@@ -131,9 +166,61 @@ def test_main_returns_the_exit_status_in_process(capsys):
     assert cli.main([]) == 2
 
 
+def test_python_m_semidbm_runs_main(monkeypatch, capsys):
+    monkeypatch.setattr(sys, 'argv', ['semidbm', '--help'])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module('semidbm', run_name='__main__')
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith('usage: semidbm')
+
+
+def test_an_interrupt_is_one_line_and_exit_130(fruit, monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, 'cmd_keys', interrupted)
+    assert cli.main(['keys', fruit]) == 130
+    assert capsys.readouterr().err == 'semidbm keys: interrupted\n'
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_throttled_and_cleared(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(cli.time, 'monotonic', lambda: clock[0])
+    terminal = Terminal()
+    progress = cli.Progress('copy', terminal)
+    progress(1, 3)
+    progress(2, 3)  # within 0.1 s of the last: not shown
+    clock[0] += 0.2
+    progress(3, 0)  # no total known: a count
+    progress.finish()
+    assert terminal.getvalue() == '\rcopy: 33% (1 of 3)\rcopy: 3\r\x1b[K'
+
+
+def test_progress_is_silent_off_a_terminal():
+    stream = io.StringIO()
+    progress = cli.Progress('copy', stream)
+    progress(1, 3)
+    progress.finish()
+    assert stream.getvalue() == ''
+
+
+def test_get_adds_a_newline_on_a_terminal_only(fruit, monkeypatch):
+    class TerminalBytes(io.TextIOWrapper):
+        def isatty(self):
+            return True
+    stdout = TerminalBytes(io.BytesIO(), encoding='utf-8', write_through=True)
+    monkeypatch.setattr(sys, 'stdout', stdout)
+    assert cli.main(['get', fruit, 'apple']) == 0
+    assert stdout.buffer.getvalue() == b'green\n'
+
+
 # -- get, set, delete, keys ----------------------------------------------------------
 
-def test_set_creates_the_database_and_get_reads_it(tmp_path):
+def test_set_creates_the_database_and_get_reads_it(run, tmp_path):
     path = str(tmp_path / 'new.db')
     assert run('set', path, 'ключ', 'значение', check=0).stdout == ''
     assert contents(path) == {'ключ'.encode(): 'значение'.encode()}
@@ -141,7 +228,7 @@ def test_set_creates_the_database_and_get_reads_it(tmp_path):
     assert result.stdout == 'значение'.encode()  # exactly, no newline in a pipe
 
 
-def test_get_writes_binary_values_unchanged(fruit):
+def test_get_writes_binary_values_unchanged(run, fruit):
     value = bytes(range(256)) + b'\n\r\n'
     with semidbm.open(fruit, 'w') as db:
         db[b'blob'] = value
@@ -152,7 +239,7 @@ def test_get_writes_binary_values_unchanged(fruit):
     ('--hex', bytes.hex),
     ('--base64', lambda data: base64.b64encode(data).decode()),
 ])
-def test_hex_and_base64_for_binary_keys_and_values(fruit, encoding, encode):
+def test_hex_and_base64_for_binary_keys_and_values(run, fruit, encoding, encode):
     key, value = b'\x00\xffkey\n', b'\x01\x02'
     run('set', encoding, fruit, encode(key), encode(value), check=0)
     assert contents(fruit)[key] == value
@@ -167,7 +254,7 @@ def test_hex_and_base64_for_binary_keys_and_values(fruit, encoding, encode):
     (['get', '--hex', '{path}', 'zz'], "the key 'zz' is not valid hex"),
     (['set', '--base64', '{path}', 'YQ==', '!!'], "the value '!!' is not valid base64"),
 ])
-def test_a_badly_encoded_argument_is_a_usage_error(fruit, args, what):
+def test_a_badly_encoded_argument_is_a_usage_error(run, fruit, args, what):
     before = data_bytes(fruit)
     result = run(*[arg.format(path=fruit) for arg in args])
     assert result.returncode == 2
@@ -176,12 +263,12 @@ def test_a_badly_encoded_argument_is_a_usage_error(fruit, args, what):
     assert data_bytes(fruit) == before
 
 
-def test_keys_lists_text_keys_one_a_line(fruit):
+def test_keys_lists_text_keys_one_a_line(run, fruit):
     assert run('keys', fruit, check=0).stdout == 'apple\nbanana\ncherry\n'
 
 
 @pytest.mark.parametrize('key', [b'\xff\xfe', b'two\nlines'])
-def test_keys_refuses_a_key_that_is_not_one_line_of_text(fruit, key):
+def test_keys_refuses_a_key_that_is_not_one_line_of_text(run, fruit, key):
     with semidbm.open(fruit, 'w') as db:
         db[key] = b'x'
     result = run('keys', fruit)
@@ -191,12 +278,12 @@ def test_keys_refuses_a_key_that_is_not_one_line_of_text(fruit, key):
         result.stderr)
 
 
-def test_get_of_a_missing_key_exits_1(fruit):
+def test_get_of_a_missing_key_exits_1(run, fruit):
     assert_one_line_error(run('get', fruit, 'durian'), 1,
                           f"semidbm get: error: {fruit}: no key b'durian'")
 
 
-def test_delete_removes_the_key_for_good(fruit):
+def test_delete_removes_the_key_for_good(run, fruit):
     run('delete', fruit, 'banana', check=0)
     assert contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
     assert_one_line_error(run('delete', fruit, 'banana'), 1, "no key b'banana'")
@@ -206,13 +293,13 @@ def test_delete_removes_the_key_for_good(fruit):
                                   ['delete', '{path}', 'k'], ['stat', '{path}'],
                                   ['check', '{path}'], ['repair', '{path}'],
                                   ['compact', '{path}'], ['dump', '{path}']])
-def test_a_missing_database_is_one_line_and_exit_1(missing, args):
+def test_a_missing_database_is_one_line_and_exit_1(run, missing, args):
     result = run(*[arg.format(path=missing) for arg in args])
     assert_one_line_error(result, 1, missing, 'no semidbm database here')
     assert not os.path.exists(missing)
 
 
-def test_a_damaged_database_is_one_line_and_exit_1(tmp_path):
+def test_a_damaged_database_is_one_line_and_exit_1(run, tmp_path):
     path = str(tmp_path / 'bad.db')
     os.mkdir(path)
     write_data(path, b'not a semidbm file at all')
@@ -221,16 +308,16 @@ def test_a_damaged_database_is_one_line_and_exit_1(tmp_path):
 
 # -- stat ---------------------------------------------------------------------------------
 
-def stat_lines(path):
+def stat_lines(run, path):
     result = run('stat', path, check=0)
     return dict(line.split(':', 1) for line in result.stdout.splitlines())
 
 
-def test_stat_counts_live_and_dead_bytes(fruit):
+def test_stat_counts_live_and_dead_bytes(run, fruit):
     size = len(data_bytes(fruit))
     live = format.HEADER.size + sum(format.record_size(len(k), len(v))
                                     for k, v in FRUIT.items())
-    stats = {key: value.strip() for key, value in stat_lines(fruit).items()}
+    stats = {key: value.strip() for key, value in stat_lines(run, fruit).items()}
     assert stats == {
         'path': fruit, 'format': '1.1', 'keys': '3', 'file size': f'{size} bytes',
         'live bytes': f'{live} bytes', 'dead bytes': f'{size - live} bytes',
@@ -245,34 +332,34 @@ def big_database(path):
     assert os.path.exists(os.path.join(path, snapshot.NAME))
 
 
-def test_stat_tells_a_fresh_snapshot(tmp_path):
+def test_stat_tells_a_fresh_snapshot(run, tmp_path):
     path = str(tmp_path / 'big.db')
     big_database(path)
-    assert stat_lines(path)['snapshot'].strip() == (
+    assert stat_lines(run, path)['snapshot'].strip() == (
         f'fresh ({snapshot.MIN_KEYS} keys, covers the whole data file)')
 
 
-def test_stat_tells_a_partial_snapshot(tmp_path):
+def test_stat_tells_a_partial_snapshot(run, tmp_path):
     """Records appended after the snapshot was taken (by 0.5.1, say)."""
     path = str(tmp_path / 'big.db')
     big_database(path)
     covered = len(data_bytes(path))
     write_data(path, data_bytes(path) + format.encode_put(b'late', b'record'))
-    assert stat_lines(path)['snapshot'].strip().startswith(
+    assert stat_lines(run, path)['snapshot'].strip().startswith(
         f'partial (covers {covered} of {covered + format.record_size(4, 6)} bytes')
 
 
-def test_stat_tells_a_snapshot_that_does_not_fit(tmp_path):
+def test_stat_tells_a_snapshot_that_does_not_fit(run, tmp_path):
     path = str(tmp_path / 'big.db')
     big_database(path)
     with open(os.path.join(path, snapshot.NAME), 'r+b') as f:
         f.write(b'garbage!')
-    assert stat_lines(path)['snapshot'].strip().startswith('not valid for this data file')
+    assert stat_lines(run, path)['snapshot'].strip().startswith('not valid for this data file')
 
 
 # -- check ---------------------------------------------------------------------------------
 
-def test_check_of_a_good_database(fruit):
+def test_check_of_a_good_database(run, fruit):
     result = run('check', fruit, check=0)
     records = len(record_offsets(fruit))
     assert result.stdout == (f'{fruit}/data: {records} good records in '
@@ -286,7 +373,7 @@ def flip_a_byte(path, offset):
     write_data(path, bytes(data))
 
 
-def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(fruit):
+def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(run, fruit):
     offsets = record_offsets(fruit)
     flip_a_byte(fruit, offsets[2] + format.RECORD_HEAD.size + 7)  # in its value
     result = run('check', fruit)
@@ -300,7 +387,7 @@ def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(fruit):
                         f'repair {fruit}'
 
 
-def test_check_reports_a_torn_tail(fruit):
+def test_check_reports_a_torn_tail(run, fruit):
     data = data_bytes(fruit)
     write_data(fruit, data + format.encode_put(b'late', b'value')[:-3])
     result = run('check', fruit)
@@ -308,14 +395,14 @@ def test_check_reports_a_torn_tail(fruit):
     assert f'damage at offset {len(data)}: a torn tail' in result.stdout
 
 
-def test_check_says_pad_is_no_damage(fruit):
+def test_check_says_pad_is_no_damage(run, fruit):
     write_data(fruit, data_bytes(fruit) + format.PAD_BYTE * 1000)
     result = run('check', fruit, check=0)
     assert '1000 bytes of pad at the end' in result.stdout
     assert result.stdout.endswith('ok\n')
 
 
-def test_check_of_a_file_that_is_not_semidbm(tmp_path):
+def test_check_of_a_file_that_is_not_semidbm(run, tmp_path):
     path = str(tmp_path / 'bad.db')
     os.mkdir(path)
     write_data(path, b'GARBAGE!' + b'x' * 40)
@@ -325,7 +412,7 @@ def test_check_of_a_file_that_is_not_semidbm(tmp_path):
         result.stdout)
 
 
-def test_check_reports_at_most_ten_stretches(tmp_path):
+def test_check_reports_at_most_ten_stretches(run, tmp_path):
     path = str(tmp_path / 'many.db')
     with semidbm.open(path, 'c') as db:
         db.update((b'k%02d' % n, b'v' * 20) for n in range(30))
@@ -343,14 +430,14 @@ def kept_copies(path):
     return sorted(glob.glob(os.path.join(path, 'data.corrupt-*')))
 
 
-def test_repair_of_a_good_database_changes_nothing(fruit, snapshot):
+def test_repair_of_a_good_database_changes_nothing(run, fruit, snapshot):
     before = snapshot(fruit)
     result = run('repair', fruit, check=0)
     assert result.stdout.endswith('no damage; nothing to repair\n')
     assert snapshot(fruit) == before
 
 
-def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(fruit):
+def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(run, fruit):
     offsets = record_offsets(fruit)
     flip_a_byte(fruit, offsets[3] + format.RECORD_HEAD.size + 8)  # cherry's value
     damaged = data_bytes(fruit)
@@ -365,7 +452,7 @@ def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(fruit):
     assert run('check', fruit, check=0).stdout.endswith('ok\n')
 
 
-def test_repair_resyncs_after_garbage_inserted_in_the_middle(fruit):
+def test_repair_resyncs_after_garbage_inserted_in_the_middle(run, fruit):
     offsets = record_offsets(fruit)
     data = data_bytes(fruit)
     write_data(fruit, data[:offsets[2] + 5] + b'junk bytes' + data[offsets[2] + 5:])
@@ -374,7 +461,7 @@ def test_repair_resyncs_after_garbage_inserted_in_the_middle(fruit):
     assert contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
 
 
-def test_repair_cuts_a_torn_tail(fruit):
+def test_repair_cuts_a_torn_tail(run, fruit):
     data = data_bytes(fruit)
     write_data(fruit, data + format.encode_put(b'late', b'value')[:-2])
     run('repair', fruit, check=0)
@@ -382,14 +469,14 @@ def test_repair_cuts_a_torn_tail(fruit):
     assert len(kept_copies(fruit)) == 1
 
 
-def test_repair_twice_keeps_both_originals(fruit):
+def test_repair_twice_keeps_both_originals(run, fruit):
     for _ in range(2):
         flip_a_byte(fruit, record_offsets(fruit)[0] + format.RECORD_HEAD.size)
         run('repair', fruit, check=0)
     assert len(kept_copies(fruit)) == 2
 
 
-def test_repair_refuses_a_file_with_nothing_of_semidbm(tmp_path, snapshot):
+def test_repair_refuses_a_file_with_nothing_of_semidbm(run, tmp_path, snapshot):
     path = str(tmp_path / 'bad.db')
     os.mkdir(path)
     write_data(path, b'GARBAGE!' * 10)
@@ -399,7 +486,60 @@ def test_repair_refuses_a_file_with_nothing_of_semidbm(tmp_path, snapshot):
     assert snapshot(path) == before
 
 
-def test_repair_keeps_records_after_a_damaged_header(fruit):
+def test_repair_finds_the_next_record_after_a_damaged_size_field(run, tmp_path):
+    path = str(tmp_path / 'db')
+    with semidbm.open(path, 'c') as db:
+        db.update({b'a': b'1' * 200, b'b': b'2' * 200, b'c': b'3' * 200})
+    offsets = record_offsets(path)
+    flip_a_byte(path, offsets[1] + format.RECORD_HEAD.size - 1)  # b's size: 200 -> 136
+    result = run('repair', path, check=0)
+    assert (f"damage at offset {offsets[1]}, key b'b': a checksum mismatch "
+            f'({offsets[2] - offsets[1]} bytes)') in result.stdout
+    assert contents(path) == {b'a': b'1' * 200, b'c': b'3' * 200}
+
+
+def test_a_failed_repair_changes_nothing(fruit, monkeypatch, snapshot):
+    flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
+    before = snapshot(fruit)
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(repair, '_write_all', disk_full)
+    assert_one_line_error(run_in_process('repair', fruit), 1, 'No space left on device')
+    assert snapshot(fruit) == before
+
+
+def test_repair_copies_the_original_where_there_are_no_hard_links(fruit, monkeypatch):
+    flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
+    damaged = data_bytes(fruit)
+
+    def no_links(source, target):
+        raise OSError(errno.EPERM, 'Operation not permitted')
+    monkeypatch.setattr(repair.os, 'link', no_links)
+    run_in_process('repair', fruit, check=0)
+    [kept] = kept_copies(fruit)
+    with open(kept, 'rb') as f:
+        assert f.read() == damaged
+    assert os.stat(kept).st_ino != os.stat(os.path.join(fruit, 'data')).st_ino
+
+
+@pytest.mark.parametrize('data', [b'', b'SEMI'], ids=['empty', 'shorter than a header'])
+def test_check_and_repair_of_a_file_too_short_for_a_header(run, tmp_path, data):
+    path = str(tmp_path / 'short.db')
+    os.mkdir(path)
+    write_data(path, data)
+    result = run('check', path)
+    assert result.returncode == 1
+    assert 'damage at offset 0: ' in result.stdout and 'too short' in result.stdout
+    assert_one_line_error(run('repair', path), 1, 'nothing was changed')
+
+
+def test_damage_says_what_it_is():
+    damage = repair.Damage(8, 30, b'key', 'a checksum mismatch')
+    assert repr(damage) == "<Damage 8-30 key=b'key': a checksum mismatch>"
+
+
+def test_repair_keeps_records_after_a_damaged_header(run, fruit):
     flip_a_byte(fruit, 0)
     run('repair', fruit, check=0)
     assert contents(fruit) == FRUIT
@@ -407,7 +547,7 @@ def test_repair_keeps_records_after_a_damaged_header(fruit):
 
 # -- compact ------------------------------------------------------------------------------
 
-def test_compact(fruit):
+def test_compact(run, fruit):
     before = len(data_bytes(fruit))
     result = run('compact', fruit, check=0)
     after = len(data_bytes(fruit))
@@ -418,14 +558,14 @@ def test_compact(fruit):
 
 # -- dump and load ------------------------------------------------------------------------
 
-def test_dump_is_base64_json_lines(fruit):
+def test_dump_is_base64_json_lines(run, fruit):
     result = run('dump', fruit, check=0)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {base64.b64decode(line['key_base64']): base64.b64decode(line['value_base64'])
             for line in lines} == FRUIT
 
 
-def test_dump_text_leaves_what_is_not_utf8_in_base64(fruit):
+def test_dump_text_leaves_what_is_not_utf8_in_base64(run, fruit):
     with semidbm.open(fruit, 'w') as db:
         db[b'\xff'] = 'ü'.encode()
     lines = run('dump', '--text', fruit, check=0).stdout.splitlines()
@@ -434,7 +574,7 @@ def test_dump_text_leaves_what_is_not_utf8_in_base64(fruit):
 
 
 @pytest.mark.parametrize('text', [False, True], ids=['base64', 'text'])
-def test_dump_then_load_round_trips_every_byte(tmp_path, text):
+def test_dump_then_load_round_trips_every_byte(run, tmp_path, text):
     source, copy = str(tmp_path / 'source.db'), str(tmp_path / 'copy.db')
     data = {bytes([n]) * (n % 5 + 1): bytes(range(n)) for n in range(256)}
     data[b''] = b''
@@ -446,7 +586,7 @@ def test_dump_then_load_round_trips_every_byte(tmp_path, text):
     assert contents(copy) == data
 
 
-def test_load_from_a_file_in_batches(tmp_path):
+def test_load_from_a_file_in_batches(run, tmp_path):
     dump = tmp_path / 'dump.jsonl'
     dump.write_text(''.join(json.dumps({'key': f'k{n}', 'value': 'v'}) + '\n'
                             for n in range(cli._BATCH + 5)) + '\n')
@@ -461,7 +601,7 @@ def test_load_from_a_file_in_batches(tmp_path):
     ('{"key_base64": "!!", "value": "v"}', 'Only base64 data'),
     ('[1, 2]', 'not a JSON object'),
 ])
-def test_load_stops_at_a_bad_line_saying_where(tmp_path, line, why):
+def test_load_stops_at_a_bad_line_saying_where(run, tmp_path, line, why):
     dump = tmp_path / 'dump.jsonl'
     dump.write_text('{"key": "a", "value": "1"}\n' + line + '\n{"key": "b", "value": "2"}\n')
     path = str(tmp_path / 'db')
@@ -472,7 +612,7 @@ def test_load_stops_at_a_bad_line_saying_where(tmp_path, line, why):
     assert contents(path) == {b'a': b'1'}
 
 
-def test_load_of_a_missing_file(tmp_path):
+def test_load_of_a_missing_file(run, tmp_path):
     assert_one_line_error(run('load', str(tmp_path / 'db'), str(tmp_path / 'nope')), 1,
                           'No such file or directory')
 
@@ -491,7 +631,7 @@ def foreign_modules():
 
 
 @pytest.mark.parametrize('module', foreign_modules())
-def test_migrate_into_semidbm_and_back_out(tmp_path, fruit, module):
+def test_migrate_into_semidbm_and_back_out(run, tmp_path, fruit, module):
     foreign = str(tmp_path / 'foreign')
     back = str(tmp_path / 'back.db')
     result = run('migrate', '--to', module, fruit, foreign, check=0)
@@ -502,7 +642,7 @@ def test_migrate_into_semidbm_and_back_out(tmp_path, fruit, module):
     assert contents(back) == FRUIT
 
 
-def test_migrate_with_the_generic_dbm_module_guesses_the_kind(tmp_path, fruit):
+def test_migrate_with_the_generic_dbm_module_guesses_the_kind(run, tmp_path, fruit):
     foreign, back = str(tmp_path / 'foreign'), str(tmp_path / 'back.db')
     run('migrate', '--to', 'dbm.dumb', fruit, foreign, check=0)
     run('migrate', '--from', 'dbm', foreign, back, check=0)
@@ -513,20 +653,20 @@ def test_migrate_with_the_generic_dbm_module_guesses_the_kind(tmp_path, fruit):
     ('no.such.module', "cannot import the dbm module 'no.such.module'"),
     ('json', "'json' has no open(): not a dbm module"),
 ])
-def test_migrate_from_something_not_a_dbm_module_is_a_usage_error(tmp_path, module, why):
+def test_migrate_from_something_not_a_dbm_module_is_a_usage_error(run, tmp_path, module, why):
     result = run('migrate', '--from', module, 'a', 'b', cwd=tmp_path)
     assert result.returncode == 2
     assert f'semidbm migrate: error: {why}' in result.stderr
     assert os.listdir(tmp_path) == []
 
 
-def test_migrate_from_a_missing_database(tmp_path):
+def test_migrate_from_a_missing_database(run, tmp_path):
     assert_one_line_error(run('migrate', '--from', 'dbm', 'nope', 'b', cwd=tmp_path), 1,
                           "dbm cannot open 'nope'")
     assert os.listdir(tmp_path) == []
 
 
-def test_migrate_to_a_missing_semidbm_database(tmp_path, missing):
+def test_migrate_to_a_missing_semidbm_database(run, tmp_path, missing):
     assert_one_line_error(
         run('migrate', '--to', 'dbm.dumb', missing, 'out', cwd=tmp_path), 1,
         'no semidbm database here')
@@ -538,7 +678,7 @@ def test_migrate_to_a_missing_semidbm_database(tmp_path, missing):
 @pytest.mark.parametrize('args', [['get', '{path}', 'apple'], ['set', '{path}', 'a', 'b'],
                                   ['check', '{path}'], ['repair', '{path}'],
                                   ['stat', '{path}'], ['compact', '{path}']])
-def test_a_locked_database_is_refused_naming_the_holder(fruit, args):
+def test_a_locked_database_is_refused_naming_the_holder(run, fruit, args):
     before = data_bytes(fruit)
     with semidbm.open(fruit, 'w'):
         result = run(*[arg.format(path=fruit) for arg in args])
@@ -547,7 +687,7 @@ def test_a_locked_database_is_refused_naming_the_holder(fruit, args):
     assert data_bytes(fruit) == before
 
 
-def test_lock_timeout_waits_for_the_lock(fruit):
+def test_lock_timeout_waits_for_the_lock(run, fruit):
     code = ('import semidbm, sys, time\n'
             'db = semidbm.open(sys.argv[1], "w"); print("ready", flush=True)\n'
             'time.sleep(0.5); db.close()\n')
@@ -601,7 +741,7 @@ def test_progress_shows_on_a_terminal_and_is_cleared(fruit, tmp_path, command):
 
 def test_no_progress_into_a_pipe(fruit):
     for command in ['check', 'repair', 'compact', 'dump']:
-        assert run(command, fruit, check=0).stderr == ''
+        assert run_subprocess(command, fruit, check=0).stderr == ''
 
 
 def test_a_reader_that_goes_away_ends_it_quietly(tmp_path):

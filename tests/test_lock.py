@@ -1,8 +1,10 @@
 """Process locks (semidbm/lock.py): one writer or many readers, across processes.
 
 The other process is a real one: a child that opens the database, says ``ready`` and
-holds it until told to close (or is killed).
+holds it until told to close (or is killed).  The Windows code runs here against an
+emulation of ``msvcrt.locking`` (the last section).
 """
+import errno
 import os
 import signal
 import subprocess
@@ -15,8 +17,9 @@ import pytest
 import semidbm
 from semidbm import lock
 
+fcntl = pytest.importorskip('fcntl', reason='flock is POSIX')
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-pytestmark = pytest.mark.skipif(lock.fcntl is None, reason='flock is POSIX')
 
 HOLDER = textwrap.dedent('''
     import sys
@@ -299,3 +302,74 @@ def test_we_read_what_0_5_1_wrote_before_we_opened(path, holders):
     with semidbm.open(path, 'r') as db:  # 0.5.1 takes no lock: we get in
         assert dict(db.items()) == {b'a': b'1', b'holder': b'0.5.1', b'large': b'x' * 1000}
     holder.close()
+
+
+# -- Windows, with msvcrt.locking emulated -------------------------------------------
+
+class FakeMsvcrt:
+    """``msvcrt.locking`` on one byte, emulated with an exclusive flock of the file."""
+
+    LK_UNLCK, LK_NBLCK = 0, 2
+    refusal = errno.EACCES  # what Windows says when the byte is locked elsewhere
+
+    @classmethod
+    def locking(cls, fd, mode, nbytes):
+        assert nbytes == 1 and os.lseek(fd, 0, os.SEEK_CUR) == lock._WINDOWS_LOCK_OFFSET
+        if mode == cls.LK_UNLCK:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OSError(cls.refusal, os.strerror(cls.refusal)) from None
+
+
+@pytest.fixture
+def windows(monkeypatch):
+    monkeypatch.setattr(lock, 'fcntl', None)
+    monkeypatch.setattr(lock, 'msvcrt', FakeMsvcrt, raising=False)
+    return FakeMsvcrt
+
+
+def read_lock_file(path):
+    with open(os.path.join(path, lock.LOCK_NAME), 'rb') as f:
+        return f.read()
+
+
+@pytest.mark.parametrize('refusal', [errno.EACCES, errno.EDEADLK])
+def test_windows_a_writer_holds_a_lock_file_with_its_pid(path, windows, refusal):
+    windows.refusal = refusal
+    with semidbm.open(path, 'w') as db:
+        assert read_lock_file(path) == b'%d\n' % os.getpid()
+        for flag in 'rwc':
+            with pytest.raises(semidbm.error, match=f'locked by pid {os.getpid()}, which'):
+                semidbm.open(path, flag)
+        db[b'b'] = b'2'
+    assert read_lock_file(path) == b''  # no pid: nobody holds it
+    with semidbm.open(path, 'w'):
+        pass
+
+
+def test_windows_a_reader_checks_for_a_writer_and_holds_nothing(path, windows):
+    before = os.listdir(path)
+    with semidbm.open(path, 'r') as reader:  # no lock file yet: none is made
+        assert os.listdir(path) == before
+        with semidbm.open(path, 'w') as writer:  # readers hold nothing on Windows
+            writer[b'b'] = b'2'
+        with semidbm.open(path, 'r') as second:
+            assert second[b'b'] == b'2'
+        assert reader[b'a'] == b'1'
+
+
+def test_windows_a_holder_without_a_pid(path, windows):
+    with semidbm.open(path, 'w'):
+        with open(os.path.join(path, lock.LOCK_NAME), 'wb'):
+            pass  # as if the writer had not written its pid yet
+        with pytest.raises(semidbm.error, match='open for writing in another process'):
+            semidbm.open(path, 'w', lock_timeout=0.05)
+
+
+def test_windows_acquire_in_a_missing_directory(tmp_path, windows):
+    with pytest.raises(semidbm.error, match='no such database directory'):
+        lock.acquire(str(tmp_path / 'missing'), True)
+    assert lock.acquire(str(tmp_path / 'missing'), False) is None
