@@ -89,7 +89,11 @@ class DataFile:
         finally:
             # Even after a failed growth (a full disk), map what there is: the
             # database stays readable and a later append may find space.
-            self.map = self._map()
+            try:
+                self.map = self._map()
+            except OSError:  # no memory: the old map stays, and so must its size
+                self.size = len(self.map)
+                raise
         if self.end + needed >= self.size:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
 
