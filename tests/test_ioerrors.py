@@ -1,0 +1,401 @@
+"""Injected I/O failures: a full disk, EIO, short writes, failing fsync, msync and mmap.
+
+The data file grows ahead of its records by ``os.pwrite`` of pad blocks (see
+``semidbm/datafile.py``), so a full disk shows there, as an ``OSError``, never as a
+``SIGBUS`` in a copy.  Each test makes a call fail and checks: the operation raises
+``semidbm.error`` naming the file, what was written before is all there, the failed
+write left nothing (the closed file is exactly the acknowledged records), and the next
+write succeeds once the fault is gone.  Failures are injected by replacing ``os`` (and
+``mmap``) as the semidbm modules see them, and, where the kernel lets us mount one, by
+a real 1 MiB tmpfs.
+"""
+import errno
+import mmap
+import os
+import subprocess
+import sys
+import threading
+import types
+
+import pytest
+
+import semidbm
+from semidbm import datafile, format, snapshot
+
+BIG = b'x' * (3 * datafile.MIN_GROWTH)  # more than the pad left: the file must grow
+
+
+class FaultyOs:
+    """``os`` as semidbm sees it, with some calls replaced (``faults[name]``)."""
+
+    def __init__(self):
+        self.faults = {}
+
+    def __getattr__(self, name):
+        return self.faults.get(name) or getattr(os, name)
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    """A dict: put ``name: function`` in it to replace ``os.name`` inside semidbm."""
+    proxy = FaultyOs()
+    for name, module in list(sys.modules.items()):
+        if name.split('.')[0] == 'semidbm' and getattr(module, 'os', None) is os:
+            monkeypatch.setattr(module, 'os', proxy)
+    return proxy.faults
+
+
+def raising(code):
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    return fail
+
+
+def short_then(code):
+    """A pwrite that writes a third of what it is given once, then fails with *code*."""
+    calls = []
+
+    def pwrite(fd, data, offset):
+        if calls:
+            raise OSError(code, os.strerror(code))
+        calls.append(offset)
+        return os.pwrite(fd, data[:len(data) // 3], offset)
+    return pwrite
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / 'db')
+
+
+def data_of(path):
+    with open(os.path.join(path, 'data'), 'rb') as f:
+        return f.read()
+
+
+def records(*pairs):
+    return format.HEADER_BYTES + b''.join(format.encode_put(k, v) for k, v in pairs)
+
+
+def contents(path, flag='r'):
+    with semidbm.open(path, flag, verify_checksums=True) as db:
+        return {k: db[k] for k in db.keys()}
+
+
+def assert_clear_error(info, code, path):
+    assert isinstance(info.value, semidbm.error)
+    assert info.value.errno == code
+    assert os.path.join(path, 'data') in str(info.value)
+
+
+# -- the pad growth fails ------------------------------------------------------------
+
+
+@pytest.mark.parametrize('fault', ['ENOSPC', 'EIO', 'short then ENOSPC', 'short then EIO'])
+def test_a_failed_growth_raises_and_writes_nothing(path, faults, fault):
+    code = getattr(errno, fault.split()[-1])
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    faults['pwrite'] = short_then(code) if fault.startswith('short') else raising(code)
+    with pytest.raises(semidbm.error) as info:
+        db[b'big'] = BIG
+    assert_clear_error(info, code, path)
+    with pytest.raises(semidbm.error):
+        db.update({b'b': b'2', b'big': BIG})
+    assert b'big' not in db and b'b' not in db
+    assert db[b'a'] == b'1'
+    db[b'small'] = b'fits in the pad there is'  # no growth needed: works on a full disk
+    del faults['pwrite']  # room again
+    db[b'big'] = BIG
+    assert db[b'big'] == BIG
+    db.close()
+    assert data_of(path) == records((b'a', b'1'), (b'small', b'fits in the pad there is'),
+                                    (b'big', BIG))
+
+
+def test_short_pwrites_that_make_progress_are_not_errors(path, faults):
+    def short(fd, data, offset):
+        return os.pwrite(fd, data[:max(1, len(data) // 7)], offset)
+    faults['pwrite'] = short
+    with semidbm.open(path, 'c') as db:
+        for i in range(4):
+            db[b'big%d' % i] = BIG
+    assert data_of(path) == records(*[(b'big%d' % i, BIG) for i in range(4)])
+
+
+@pytest.mark.parametrize('code', [errno.ENOSPC, errno.EIO])
+def test_a_full_disk_does_not_stop_a_writable_open(path, faults, code):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    faults['pwrite'] = raising(code)
+    db = semidbm.open(path, 'w')
+    assert db[b'a'] == b'1'
+    with pytest.raises(semidbm.error) as info:
+        db[b'b'] = b'2'
+    assert_clear_error(info, code, path)
+    del faults['pwrite']
+    db[b'b'] = b'2'
+    db.close()
+    assert data_of(path) == records((b'a', b'1'), (b'b', b'2'))
+
+
+def test_a_new_database_on_a_full_disk(path, faults):
+    faults['write'] = raising(errno.ENOSPC)
+    with pytest.raises(semidbm.error) as info:
+        semidbm.open(path, 'c')
+    assert_clear_error(info, errno.ENOSPC, path)
+    del faults['write']
+    with semidbm.open(path, 'c') as db:  # the empty file left is taken up again
+        db[b'a'] = b'1'
+    assert data_of(path) == records((b'a', b'1'))
+
+
+def test_compaction_on_a_full_disk_changes_nothing(path, faults):
+    with semidbm.open(path, 'c') as db:
+        for i in range(50):
+            db[b'k%d' % i] = b'%d' % i
+            db[b'k%d' % i] = b'again %d' % i
+    before = data_of(path)
+    db = semidbm.open(path, 'w')
+    faults['write'] = raising(errno.ENOSPC)
+    with pytest.raises(semidbm.error) as info:
+        db.compact()
+    assert info.value.errno == errno.ENOSPC
+    assert os.listdir(path) == ['data']
+    del faults['write']
+    assert db[b'k7'] == b'again 7'
+    db[b'new'] = b'value'
+    db.close()
+    assert data_of(path) == before + format.encode_put(b'new', b'value')
+
+
+# -- fsync and msync fail ------------------------------------------------------------
+
+
+def test_a_failed_fsync_in_sync_raises_and_sync_works_again(path, faults):
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    faults['fsync'] = raising(errno.EIO)
+    with pytest.raises(semidbm.error) as info:
+        db.sync()
+    assert_clear_error(info, errno.EIO, path)
+    del faults['fsync']
+    db[b'b'] = b'2'
+    db.sync()
+    db.close()
+    assert contents(path) == {b'a': b'1', b'b': b'2'}
+
+
+class FlushFails(mmap.mmap):
+    def flush(self, *args):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def mmap_module(factory):
+    return types.SimpleNamespace(mmap=factory, ACCESS_READ=mmap.ACCESS_READ,
+                                 ACCESS_WRITE=mmap.ACCESS_WRITE)
+
+
+def test_a_failed_msync_in_sync_raises(path, monkeypatch):
+    monkeypatch.setattr(datafile, 'mmap', mmap_module(FlushFails))
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    with pytest.raises(semidbm.error) as info:
+        db.sync()
+    assert_clear_error(info, errno.EIO, path)
+    monkeypatch.undo()
+    db.close()
+    assert contents(path) == {b'a': b'1'}
+
+
+def test_a_failed_fsync_in_compaction_changes_nothing(path, faults):
+    with semidbm.open(path, 'c') as db:
+        db.update({b'a': b'1', b'b': b'2'})
+        db[b'a'] = b'3'
+    db = semidbm.open(path, 'w')
+    faults['fsync'] = raising(errno.EIO)
+    with pytest.raises(semidbm.error) as info:
+        db.compact()
+    assert info.value.errno == errno.EIO
+    assert os.listdir(path) == ['data']
+    del faults['fsync']
+    db.compact()
+    db.close()
+    assert data_of(path) == records((b'a', b'3'), (b'b', b'2'))  # in the index's order
+
+
+# -- the map cannot be made ----------------------------------------------------------
+
+
+def no_memory(*args, **kwargs):
+    raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+
+
+@pytest.mark.parametrize('flag', ['r', 'w', 'c'])
+def test_an_open_whose_map_fails_raises_a_clear_error(path, monkeypatch, flag):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    monkeypatch.setattr(datafile, 'mmap', mmap_module(no_memory))
+    with pytest.raises(semidbm.error) as info:
+        semidbm.open(path, flag)
+    assert_clear_error(info, errno.ENOMEM, path)
+    monkeypatch.undo()
+    assert contents(path) == {b'a': b'1'}
+
+
+def test_a_growth_whose_new_map_fails_raises_and_the_db_goes_on(path, monkeypatch):
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    monkeypatch.setattr(datafile, 'mmap', mmap_module(no_memory))
+    with pytest.raises(semidbm.error) as info:
+        db[b'big'] = BIG
+    assert_clear_error(info, errno.ENOMEM, path)
+    assert db[b'a'] == b'1'
+    db[b'small'] = b'2'
+    assert db[b'small'] == b'2'
+    monkeypatch.undo()
+    db[b'big'] = BIG
+    db.close()
+    assert data_of(path) == records((b'a', b'1'), (b'small', b'2'), (b'big', BIG))
+
+
+def test_a_snapshot_that_cannot_be_read_means_a_scan(path, monkeypatch):
+    monkeypatch.setattr(snapshot, 'MIN_KEYS', 4)
+    data = {b'k%d' % i: b'v%d' % i for i in range(10)}
+    with semidbm.open(path, 'c') as db:
+        db.update(data)
+    assert os.path.exists(os.path.join(path, snapshot.NAME))
+
+    def unreadable(name, *args, **kwargs):
+        if name.endswith(snapshot.NAME):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), name)
+        return open(name, *args, **kwargs)
+    monkeypatch.setattr(snapshot, 'open', unreadable, raising=False)
+    assert contents(path) == data
+
+
+def test_a_snapshot_that_cannot_be_written_is_left_out(path, monkeypatch):
+    monkeypatch.setattr(snapshot, 'MIN_KEYS', 4)
+    data = {b'k%d' % i: b'v%d' % i for i in range(10)}
+
+    class Full:
+        def __init__(self, name, mode):
+            self.file = open(name, mode)
+
+        def write(self, data):
+            self.file.write(data[:3])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            self.file.close()
+    monkeypatch.setattr(snapshot, 'open', Full, raising=False)
+    with semidbm.open(path, 'c') as db:
+        db.update(data)
+    assert os.listdir(path) == ['data']
+    monkeypatch.undo()
+    assert contents(path) == data
+
+
+# -- the close fails -----------------------------------------------------------------
+
+
+def test_a_failed_truncate_at_close_raises_and_loses_nothing(path, faults):
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    faults['ftruncate'] = raising(errno.EIO)
+    with pytest.raises(semidbm.error) as info:
+        db.close()
+    assert_clear_error(info, errno.EIO, path)
+    del faults['ftruncate']
+    db.close()  # closed all the same: a second close does nothing
+    with pytest.raises(semidbm.error):
+        db[b'b'] = b'2'
+    assert contents(path) == {b'a': b'1'}  # the pad left behind is ignored
+    assert contents(path, 'w') == {b'a': b'1'}
+    assert data_of(path) == records((b'a', b'1'))
+
+
+# -- readers during a growth ---------------------------------------------------------
+
+
+def test_a_reader_in_another_thread_while_the_file_grows(path):
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    errors, done = [], threading.Event()
+
+    def read():
+        while not done.is_set():
+            try:
+                assert db[b'a'] == b'1'
+            except Exception as exc:  # anything at all is the failure
+                errors.append(exc)
+                return
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(60):
+            db[b'big%d' % i] = BIG
+    finally:
+        done.set()
+        reader.join()
+    db.close()
+    assert errors == []
+
+
+# -- a real full disk and a real read-only filesystem --------------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 1 MiB tmpfs mounted at a new directory; skips where mounting is not allowed."""
+    mount_point = tmp_path / 'tmpfs'
+    mount_point.mkdir()
+    try:
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(mount_point)],
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f'cannot mount a tmpfs here: {exc}')
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(['umount', '-l', str(mount_point)], check=True)
+
+
+def test_a_real_full_disk(tmpfs):
+    path = str(tmpfs / 'db')
+    ballast = tmpfs / 'ballast'
+    ballast.write_bytes(b'\0' * (512 << 10))
+    db = semidbm.open(path, 'c')
+    written = {}
+    with pytest.raises(semidbm.error) as info:
+        for i in range(10 ** 6):
+            db[b'k%d' % i] = value = b'%d' % i * 300
+            written[b'k%d' % i] = value
+    assert_clear_error(info, errno.ENOSPC, path)
+    assert len(written) > 100
+    assert {k: db[k] for k in db.keys()} == written
+    with pytest.raises(semidbm.error) as info:
+        db.compact()  # no room for the copy
+    assert info.value.errno == errno.ENOSPC
+    assert {k: db[k] for k in db.keys()} == written
+    ballast.unlink()
+    db[b'after'] = written[b'after'] = b'room again'
+    db.compact()
+    db.close()
+    assert contents(path) == written
+    assert os.listdir(path) == ['data']
+
+
+def test_a_read_only_filesystem(tmpfs):
+    path = str(tmpfs / 'db')
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    subprocess.run(['mount', '-o', 'remount,ro', str(tmpfs)], check=True)
+    for flag in ('w', 'c', 'n'):
+        with pytest.raises(semidbm.error) as info:
+            semidbm.open(path, flag)
+        assert info.value.errno == errno.EROFS, flag
+    assert contents(path) == {b'a': b'1'}
