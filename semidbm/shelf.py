@@ -20,7 +20,7 @@ def open(filename, flag='c', protocol=None, writeback=False, **options):
     values any picklable object.
 
     :param flag: 'r', 'w', 'c' (default) or 'n', as in :func:`semidbm.open`.
-    :param protocol: the pickle protocol (default: :mod:`pickle`'s default).
+    :param protocol: the pickle protocol (default: :mod:`shelve`'s default).
     :param writeback: cache the objects read and write them all back at ``sync()``
         and ``close()``, so that changes to mutable values are kept (costs memory,
         and time at close).
