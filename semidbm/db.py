@@ -1,30 +1,24 @@
 """The store: an in-memory index over an append-only data file.
 
-The index maps each key to one int, ``value_offset << 32 | value_size`` (see
-:func:`_pack`): one small object an entry instead of a tuple of two (the
-``peak_rss`` benchmark; 0.5.1 keeps a tuple and spends most of its memory there).
+The index maps each key to one int, ``value_offset << 32 | value_size`` (built by
+:mod:`semidbm.loading`); the record bytes are :mod:`semidbm.format`'s, the file's
+map :mod:`semidbm.datafile`'s, compaction :mod:`semidbm.compaction`'s.
 """
 import collections.abc
 import contextlib
 import os
 import threading
 
-from semidbm import format, snapshot
+from semidbm import compaction, format, loading, snapshot
 from semidbm import lock as process_lock
 from semidbm.datafile import DataFile
-from semidbm.exceptions import DBMChecksumError, DBMLoadError, error
+from semidbm.exceptions import DBMChecksumError, error
 
 DATA_NAME = 'data'
-COMPACT_NAME = 'data.compact'
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
           'n': os.O_RDWR | os.O_CREAT | os.O_TRUNC}
 _SIZE_MASK = (1 << 32) - 1
 _HEAD = format.RECORD_HEAD.size
-_WRITE_CHUNK = 1 << 20
-
-
-def _pack(value_offset, value_size):
-    return value_offset << 32 | value_size
 
 
 class _ClosedIndex:
@@ -129,94 +123,35 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _load(self, fd):
         if not self.readonly:
-            self._remove_stale_compaction()
+            compaction.remove_leftover(self._data_filename)
             if os.fstat(fd).st_size == 0:
                 os.write(fd, format.HEADER_BYTES)
         elif os.fstat(fd).st_size == 0:
-            self._scan(b'', 0, 0)  # an empty file cannot be mapped; the header check says why
+            self._build_index(b'', 0, 0)  # an empty file cannot be mapped: say why
         datafile = DataFile(self._data_filename, fd, None, writable=False)
         try:
-            index, end = self._scan(datafile.map, datafile.size, os.fstat(fd).st_ino)
+            index, end = self._build_index(datafile.map, datafile.size,
+                                           os.fstat(fd).st_ino)
         finally:
             datafile.map.close()
         return index, DataFile(self._data_filename, fd, end, writable=not self.readonly)
+
+    def _build_index(self, buf, size, ino):
+        """Return the index of the data in *buf* and where the data ends.
+
+        A fresh index snapshot gives the index up to where it was taken (the ``load``
+        benchmark); only the records after that are scanned.
+        """
+        loading.check_header(buf, self._data_filename)
+        snapshot_index = snapshot.load(self._snapshot_filename, buf, size, ino)
+        index, start = snapshot_index or ({}, format.HEADER.size)
+        self._snapshot_end = start  # close() need not write a snapshot that is current
+        return loading.scan_into(index, buf, start, size, self._data_filename, self.path)
 
     def _set_state(self, index, datafile):
         self._index, self._file = index, datafile
         self._state = (index, datafile)
 
-    def _scan(self, buf, size, ino):
-        """Build the index from ``buf``; return it and the logical end of the data.
-
-        A fresh index snapshot gives the index up to where it was taken (the ``load``
-        benchmark); only records after that are scanned.
-
-        Each record is applied one step late, so that the last one can be checked
-        first: a torn last record (bad checksum) never was acknowledged and must not
-        hide the value before it.  Checksums of the others are left to reads.
-        """
-        try:
-            format.check_header(buf, self._data_filename)
-        except ValueError as exc:
-            raise DBMLoadError(str(exc)) from None
-        index, start = (snapshot.load(self._snapshot_filename, buf, size, ino)
-                        or ({}, format.HEADER.size))
-        self._snapshot_end = start  # close() need not write a snapshot that is current
-        deleted = format.DELETED
-        head = format.RECORD_HEAD.size
-        pending = None
-        for record in format.scan(buf, start, size):
-            if pending is not None:
-                offset, key, value_size = pending
-                if value_size == deleted:
-                    index.pop(key, None)
-                else:
-                    index[key] = (offset + head + len(key)) << 32 | value_size
-            pending = record
-        end = self._settle_last(buf, pending, index, start, size)
-        self._refuse_broken_chain(buf, end, size)
-        return index, end
-
-    def _settle_last(self, buf, record, index, start, size):
-        """Apply the last whole *record*; return the logical end of the data.
-
-        Its checksum decides only when pad follows it: then a writer was killed in
-        the middle of copying it (a live writer always leaves pad after its last
-        record), so it never was acknowledged and is dropped.  A bad last record of
-        a cleanly closed file is damage like any other: kept, and reported by a
-        verified read.
-        """
-        if record is None:
-            return start
-        offset, key, value_size = record
-        end = offset + format.record_size(len(key), value_size)
-        if (end < size and format.content_end(buf, end, size) == end
-                and not format.checksum_ok(buf, offset, len(key), value_size)):
-            return offset
-        if value_size == format.DELETED:
-            index.pop(key, None)
-        else:
-            index[key] = _pack(offset + format.RECORD_HEAD.size + len(key), value_size)
-        return end
-
-    def _refuse_broken_chain(self, buf, end, size):
-        content_end = format.content_end(buf, end, size)
-        # Not find_record(..., content_end): a valid record whose checksum ends in
-        # 0xFF bytes would be cut short and the chain taken for a torn tail.
-        following = format.find_record(buf, end + 1, size, starts_before=content_end)
-        if following != -1:
-            raise DBMLoadError(
-                f'{self._data_filename}: damaged record at offset {end}; valid records '
-                f'follow at offset {following}, so this is not a torn tail. Nothing was '
-                f'changed. Recover them with: python -m semidbm repair {self.path}')
-
-    def _remove_stale_compaction(self):
-        # A crash during compact() before its os.replace leaves this behind; the data
-        # file is still the complete old one.
-        try:
-            os.remove(os.path.join(self.path, COMPACT_NAME))
-        except FileNotFoundError:
-            pass
     # -- reading ---------------------------------------------------------------
 
     def __getitem__(self, key):
@@ -412,7 +347,6 @@ class SemiDBM(collections.abc.MutableMapping):
         self._check_writable('compact')
         with self._lock:
             self._check_open()
-            temp = os.path.join(self.path, COMPACT_NAME)
             try:
                 # The snapshot describes the old file: it goes before the replace, as
                 # left beside the new file by a crash it would be trusted again if
@@ -420,7 +354,8 @@ class SemiDBM(collections.abc.MutableMapping):
                 # anew at close, not here (the ``compact`` benchmark).
                 snapshot.remove(self._snapshot_filename)
                 self._snapshot_end = None
-                index, compacted = self._write_compacted(temp)
+                index, compacted = compaction.write_compacted(
+                    self._file, self._index, self._data_filename, self._mode)
             except OSError as exc:
                 raise error(exc.errno, f'compaction failed, the database is unchanged '
                             f'({exc.strerror})', self._data_filename) from exc
@@ -428,36 +363,11 @@ class SemiDBM(collections.abc.MutableMapping):
             self._set_state(index, compacted)
             old.detach()
             try:
-                _fsync_directory(self.path)
+                compaction.fsync_directory(self.path)
             except OSError as exc:
                 raise error(exc.errno, f'compacted, but the directory could not be '
                             f'synced ({exc.strerror}): the old file may come back after '
                             f'a power loss', self.path) from exc
-
-    def _write_compacted(self, temp):
-        """Write the live records to *temp*, fsync it and put it in place of the data
-        file; return the new index and the new file, open.
-
-        A crash before the replace leaves the old file whole (and *temp*, removed at
-        the next writable open); after it, the new one, whole: it was fsynced first.
-        """
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_BINARY', 0),
-                     self._mode)
-        try:
-            index, end = _copy_live(fd, self._file, self._index)
-            os.fsync(fd)
-            compacted = DataFile(self._data_filename, fd, end, writable=True)
-        except BaseException:
-            os.close(fd)
-            os.remove(temp)
-            raise
-        try:
-            os.replace(temp, self._data_filename)
-        except BaseException:
-            compacted.detach()
-            os.remove(temp)
-            raise
-        return index, compacted
 
     def sync(self):
         """Make every write so far durable on disk (``msync`` and ``fsync``).
@@ -533,95 +443,6 @@ class SemiDBM(collections.abc.MutableMapping):
         state = 'closed' if self._file is None else f'{len(self._index)} keys'
         mode = 'read-only' if self.readonly else 'read-write'
         return f'<{type(self).__name__} {self.path!r} {mode}, {state}>'
-
-
-def _copy_live(fd, source, index):
-    """Copy the live records from *source* (a DataFile) to *fd*; return index and end.
-
-    Records that lie next to each other are copied as one run, and a run keeps its
-    layout, so each position moves by the run's shift (the ``compact`` benchmark:
-    after a fill and an overwrite, the live records are one run).
-    """
-    head = format.RECORD_HEAD.size
-    tail = format.CHECKSUM.size
-    writer = _RunWriter(fd, source)
-    writer.add(0, format.HEADER.size)
-    positions = []
-    run_start = run_stop = shift = 0
-    for key, position in index.items():
-        value_start = position >> 32
-        record_start = value_start - head - len(key)
-        if record_start != run_stop:
-            writer.add(run_start, run_stop)
-            run_start = record_start
-            shift = (writer.offset - run_start) << 32
-        run_stop = value_start + (position & _SIZE_MASK) + tail
-        positions.append(position + shift)
-    writer.add(run_start, run_stop)
-    writer.flush()
-    return dict(zip(index, positions)), writer.offset
-
-
-class _RunWriter:
-    """Copies byte runs of *source* to *fd*: short ones gathered into one write,
-    long ones copied file to file by the kernel (``copy_file_range``), so they
-    never pass through this process's memory (the ``peak_rss`` benchmark).
-    """
-
-    def __init__(self, fd, source):
-        self.fd = fd
-        self.source = source
-        self.offset = 0
-        self.chunks = []
-        self.pending = 0
-
-    def add(self, start, stop):
-        self.offset += stop - start
-        if stop - start >= _WRITE_CHUNK:
-            self.flush()
-            _copy_range(self.source, self.fd, start, stop)
-            return
-        self.chunks.append(self.source.map[start:stop])
-        self.pending += stop - start
-        if self.pending >= _WRITE_CHUNK:
-            self.flush()
-
-    def flush(self):
-        if self.chunks:
-            _write_all(self.fd, b''.join(self.chunks))
-        self.chunks, self.pending = [], 0
-
-
-def _copy_range(source, fd, start, stop):
-    copy = getattr(os, 'copy_file_range', None)
-    while start < stop:
-        count = min(stop - start, _WRITE_CHUNK * 64)
-        copied = 0
-        if copy is not None:
-            try:
-                copied = copy(source.fd, fd, count, start)
-            except OSError:  # another file system, an old kernel: copy it ourselves
-                copy = None
-        if not copied:
-            copied = os.write(fd, source.map[start:start + min(count, _WRITE_CHUNK)])
-        start += copied
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _fsync_directory(path):
-    """Make a rename in *path* durable (POSIX; Windows cannot open a directory)."""
-    if os.name == 'nt':
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _SemiDBM(SemiDBM):

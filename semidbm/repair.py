@@ -19,7 +19,8 @@ import shutil
 import time
 
 from semidbm import format, lock, snapshot
-from semidbm.db import COMPACT_NAME, DATA_NAME, _fsync_directory, _write_all
+from semidbm.compaction import SUFFIX, fsync_directory, write_all
+from semidbm.db import DATA_NAME
 from semidbm.exceptions import error
 
 
@@ -148,7 +149,7 @@ def repair(path, progress=None, lock_timeout=None):
     filename = os.path.join(path, DATA_NAME)
     held = _lock(path, True, lock_timeout)
     try:
-        temp = os.path.join(path, COMPACT_NAME)
+        temp = os.path.join(path, DATA_NAME + SUFFIX)
         with mapped(filename) as (buf, size):
             report = Report(filename, size)
             records = list(walk(buf, size, report, progress))
@@ -164,7 +165,7 @@ def repair(path, progress=None, lock_timeout=None):
         # ``data`` missing or its old bytes without a name.
         kept = _keep_original(path, filename)
         os.replace(temp, filename)
-        _fsync_directory(path)
+        fsync_directory(path)
         # It described the old file (another inode, so it would be ignored anyway).
         snapshot.remove(os.path.join(path, snapshot.NAME))
         return report, kept
@@ -209,9 +210,9 @@ def _write_records(temp, buf, records, mode):
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_BINARY', 0),
                  mode)
     try:
-        _write_all(fd, format.HEADER_BYTES)
+        write_all(fd, format.HEADER_BYTES)
         for offset, length in records:
-            _write_all(fd, buf[offset:offset + length])
+            write_all(fd, buf[offset:offset + length])
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -237,5 +238,5 @@ def _keep_original(path, filename):
             os.fsync(fd)
         finally:
             os.close(fd)
-    _fsync_directory(path)
+    fsync_directory(path)
     return kept

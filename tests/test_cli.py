@@ -504,7 +504,7 @@ def test_a_failed_repair_changes_nothing(fruit, monkeypatch, snapshot):
 
     def disk_full(fd, data):
         raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr(repair, '_write_all', disk_full)
+    monkeypatch.setattr(repair, 'write_all', disk_full)
     assert_one_line_error(run_in_process('repair', fruit), 1, 'No space left on device')
     assert snapshot(fruit) == before
 

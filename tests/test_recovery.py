@@ -411,9 +411,9 @@ def killed_writer_contents():
 @pytest.mark.parametrize('step', ['writing the copy', 'before the replace',
                                   'after the replace'])
 def test_a_compaction_killed_at_any_step_loses_nothing(tmp_path, step):
-    target = {'writing the copy': 'semidbm.db._write_all',
+    target = {'writing the copy': 'semidbm.compaction.write_all',
               'before the replace': 'os.replace',
-              'after the replace': 'semidbm.db._fsync_directory'}[step]
+              'after the replace': 'semidbm.compaction.fsync_directory'}[step]
     module, name = target.rsplit('.', 1)
     path = str(tmp_path / 'db')
     run_and_die(path, f'''

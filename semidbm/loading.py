@@ -1,0 +1,76 @@
+"""Rebuilding the index at open: a scan of the records, and the rules for the tail.
+
+The index maps each key to one int, ``value_offset << 32 | value_size``: one small
+object an entry instead of a tuple of two (the ``peak_rss`` benchmark).
+"""
+from semidbm import format
+from semidbm.exceptions import DBMLoadError
+
+
+def check_header(buf, data_path):
+    """:raises DBMLoadError: naming *data_path*, if *buf* has not our header."""
+    try:
+        format.check_header(buf, data_path)
+    except ValueError as exc:
+        raise DBMLoadError(str(exc)) from None
+
+
+def scan_into(index, buf, start, size, data_path, db_path):
+    """Add the records of ``buf[start:size]`` to *index*; return it and the data's end.
+
+    Each record is applied one step late, so that the last one can be checked first
+    (:func:`_settle_last`).  Checksums of the others are left to reads: a damaged
+    record in the middle stays indexed, and no neighbour is lost.
+
+    :raises DBMLoadError: if the chain of records breaks and valid records follow.
+    """
+    deleted = format.DELETED
+    head = format.RECORD_HEAD.size
+    pending = None
+    for record in format.scan(buf, start, size):
+        if pending is not None:
+            offset, key, value_size = pending
+            if value_size == deleted:
+                index.pop(key, None)
+            else:
+                index[key] = (offset + head + len(key)) << 32 | value_size
+        pending = record
+    end = _settle_last(buf, pending, index, start, size)
+    _refuse_broken_chain(buf, end, size, data_path, db_path)
+    return index, end
+
+
+def _settle_last(buf, record, index, start, size):
+    """Apply the last whole *record*; return the logical end of the data.
+
+    Its checksum decides only when pad follows it: then a writer was killed in the
+    middle of copying it (a live writer always leaves pad after its last record),
+    so it never was acknowledged and is dropped.  A bad last record of a cleanly
+    closed file is damage like any other: kept, and reported by a verified read.
+    """
+    if record is None:
+        return start
+    offset, key, value_size = record
+    end = offset + format.record_size(len(key), value_size)
+    if (end < size and format.content_end(buf, end, size) == end
+            and not format.checksum_ok(buf, offset, len(key), value_size)):
+        return offset
+    if value_size == format.DELETED:
+        index.pop(key, None)
+    else:
+        index[key] = (offset + format.RECORD_HEAD.size + len(key)) << 32 | value_size
+    return end
+
+
+def _refuse_broken_chain(buf, end, size, data_path, db_path):
+    """A torn tail is cut by the next writable open; valid records after damage must
+    never be: refuse to open instead, and say how to recover them."""
+    content_end = format.content_end(buf, end, size)
+    # Not find_record(..., content_end): a valid record whose checksum ends in 0xFF
+    # bytes would be cut short and the chain taken for a torn tail.
+    following = format.find_record(buf, end + 1, size, starts_before=content_end)
+    if following != -1:
+        raise DBMLoadError(
+            f'{data_path}: damaged record at offset {end}; valid records follow at '
+            f'offset {following}, so this is not a torn tail. Nothing was changed. '
+            f'Recover them with: python -m semidbm repair {db_path}')
