@@ -33,6 +33,7 @@ TRAILER = struct.Struct('<I')
 #: Below this many keys a scan is as fast as reading a snapshot: none is written.
 MIN_KEYS = 4096
 _PROBE = 1 << 16
+_KEYS_PER_WRITE = 1 << 16
 
 
 def _probes(buf, covered):
@@ -48,18 +49,26 @@ def _little(items):
 
 
 def write(path, index, buf, covered, ino):
-    """Write the snapshot of *index* (over ``buf[:covered]``) to *path*, atomically."""
+    """Write the snapshot of *index* (over ``buf[:covered]``) to *path*, atomically.
+
+    Written in pieces with a running checksum, so it never holds a second copy of
+    the keys in memory (the ``peak_rss`` benchmark).
+    """
     keys = list(index)
     sizes = _little(array('I', map(len, keys)))
     positions = _little(array('Q', index.values()))
     head_crc, tail_crc = _probes(buf, covered)
-    blob = b''.join([HEAD.pack(MAGIC, ino, covered, len(keys), head_crc, tail_crc,
-                               sizes.itemsize), sizes.tobytes(), positions.tobytes()]
-                    + keys)
+    pieces = itertools.chain(
+        [HEAD.pack(MAGIC, ino, covered, len(keys), head_crc, tail_crc, sizes.itemsize),
+         sizes, positions],
+        (b''.join(keys[i:i + _KEYS_PER_WRITE]) for i in range(0, len(keys), _KEYS_PER_WRITE)))
     temp = path + '.tmp'
+    crc = 0
     with open(temp, 'wb') as f:
-        f.write(blob)
-        f.write(TRAILER.pack(crc32(blob)))
+        for piece in pieces:
+            crc = crc32(piece, crc)
+            f.write(piece)
+        f.write(TRAILER.pack(crc))
     os.replace(temp, path)
 
 
@@ -71,44 +80,54 @@ def load(path, buf, size, ino):
     """
     try:
         with open(path, 'rb') as f:
-            blob = f.read()
-    except OSError:
+            return _read(f, os.fstat(f.fileno()).st_size, buf, size, ino)
+    except (OSError, ValueError, struct.error):  # unreadable, or changed while read
         return None
-    if len(blob) < HEAD.size + TRAILER.size:
+
+
+def _read(f, length, buf, size, ino):
+    """Read the snapshot from *f* (*length* bytes) a piece at a time, checksumming
+    as it goes: the keys never sit in memory twice (the ``peak_rss`` benchmark)."""
+    head = f.read(HEAD.size)
+    if len(head) < HEAD.size:
         return None
-    stored, = TRAILER.unpack_from(blob, len(blob) - TRAILER.size)
-    body = memoryview(blob)[:-TRAILER.size]
-    if crc32(body) != stored:
-        return None
-    magic, snap_ino, covered, count, head_crc, tail_crc, _ = HEAD.unpack_from(blob)
+    magic, snap_ino, covered, count, head_crc, tail_crc, _ = HEAD.unpack(head)
     if (magic != MAGIC or snap_ino != ino or covered > size
+            or length < HEAD.size + 12 * count + TRAILER.size
             or _probes(buf, covered) != (head_crc, tail_crc)):
         return None
-    return _parse(body, count, covered)
-
-
-def _parse(body, count, covered):
-    sizes_end = HEAD.size + 4 * count
-    positions_end = sizes_end + 8 * count
-    if positions_end > len(body):
-        return None
     sizes, positions = array('I'), array('Q')
-    sizes.frombytes(body[HEAD.size:sizes_end])
-    positions.frombytes(body[sizes_end:positions_end])
-    _little(sizes)
-    _little(positions)
-    ends = list(itertools.accumulate(sizes, initial=positions_end))
-    if ends[-1] != len(body) or (count and max(positions) >> 32 > covered):
+    crc = crc32(head)
+    for numbers in (sizes, positions):
+        piece = f.read(numbers.itemsize * count)
+        crc = crc32(piece, crc)
+        numbers.frombytes(piece)
+        _little(numbers)
+    if (HEAD.size + 12 * count + sum(sizes) + TRAILER.size != length
+            or (count and max(positions) >> 32 > covered)):
         return None
-    blob = body.obj
-    if count and sizes[0] and sizes.count(sizes[0]) == count:  # the usual case: one size
-        keys = [blob[i:i + sizes[0]] for i in range(positions_end, ends[-1], sizes[0])]
-    else:
-        keys = map(blob.__getitem__, map(slice, ends, ends[1:]))
-    index = dict(zip(keys, positions.tolist()))
-    if len(index) != count:
+    index = {}
+    for first in range(0, count, _KEYS_PER_WRITE):
+        piece_sizes = sizes[first:first + _KEYS_PER_WRITE]
+        piece = f.read(sum(piece_sizes))
+        crc = crc32(piece, crc)
+        index.update(zip(_split(piece, piece_sizes),
+                         positions[first:first + _KEYS_PER_WRITE]))
+    stored, = TRAILER.unpack(f.read(TRAILER.size))
+    if stored != crc or len(index) != count:
         return None
     return index, covered
+
+
+def _split(blob, sizes):
+    """Cut *blob* into keys of these *sizes*, without a Python step per key."""
+    if sizes and sizes[0] and sizes.count(sizes[0]) == len(sizes):  # the usual case
+        starts = range(0, len(blob), sizes[0])
+        ends = range(sizes[0], len(blob) + 1, sizes[0])
+    else:
+        ends = list(itertools.accumulate(sizes, initial=0))
+        starts, ends = ends, ends[1:]
+    return map(blob.__getitem__, map(slice, starts, ends))
 
 
 def remove(path):
