@@ -19,6 +19,7 @@ import random
 import signal
 import struct
 import tracemalloc
+import zlib
 
 import pytest
 
@@ -391,3 +392,25 @@ def test_a_snapshot_whose_value_runs_past_the_end_is_a_checksum_error(tmp_path, 
             assert db[b'b'] == b'2'
             with pytest.raises(DBMChecksumError):
                 db[b'a']
+
+
+@pytest.mark.parametrize('key, value', [(b'abc', b'd'), (b'', b'four'), (b'four', b''),
+                                        (b'four', None)])
+def test_a_record_of_four_bytes_cut_after_its_head_is_no_record(tmp_path, key, value):
+    """Found by case 6892 (a cut, then pad): the head of a record whose key and value
+    are four bytes in all, followed by pad, read as key ``b'\\xff' * len(key)`` with
+    a good checksum: crc32 of four 0xFF bytes is 0xFFFFFFFF, which is what the pad
+    gives for the checksum.  A writer killed after copying that head (``pwrite``
+    stops at page boundaries) made a key that was never written."""
+    assert zlib.crc32(format.PAD_BYTE * 4) == 0xFFFFFFFF
+    record = (format.encode_put(key, value) if value is not None
+              else format.encode_delete(key))
+    path = tmp_path / 'db'
+    path.mkdir()
+    before = format.HEADER_BYTES + format.encode_put(b'kept', b'1')
+    (path / 'data').write_bytes(before + record[:format.RECORD_HEAD.size]
+                                + format.PAD_BYTE * 100)
+    for flag in ('r', 'w', 'r'):
+        with semidbm.open(str(path), flag, verify_checksums=True) as db:
+            assert {k: db[k] for k in db.keys()} == {b'kept': b'1'}, flag
+    assert (path / 'data').read_bytes() == before
