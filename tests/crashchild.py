@@ -151,14 +151,14 @@ class Writer:
         self.rng = random.Random(seed)
         # Each run leans one way, so that kills land in every kind of operation.
         self.weights = self.rng.choice([
-            {'put': 50, 'delete': 15, 'update': 10, 'big': 2, 'compact': 1, 'reopen': 1,
-             'clear': 0.2, 'sync': 2},
-            {'put': 10, 'delete': 5, 'update': 60, 'big': 1, 'compact': 1, 'reopen': 1,
-             'clear': 1, 'sync': 1},
-            {'put': 30, 'delete': 10, 'update': 10, 'big': 2, 'compact': 8, 'reopen': 8,
-             'clear': 0.5, 'sync': 2},
-            {'put': 20, 'delete': 5, 'update': 5, 'big': 20, 'compact': 1, 'reopen': 1,
-             'clear': 0.2, 'sync': 2},
+            {'put': 50, 'delete': 15, 'update': 10, 'tiny': 2, 'big': 2, 'compact': 1,
+             'reopen': 1, 'clear': 0.2, 'sync': 2},
+            {'put': 10, 'delete': 5, 'update': 60, 'tiny': 20, 'big': 1, 'compact': 1,
+             'reopen': 1, 'clear': 1, 'sync': 1},
+            {'put': 30, 'delete': 10, 'update': 10, 'tiny': 2, 'big': 2, 'compact': 8,
+             'reopen': 8, 'clear': 0.5, 'sync': 2},
+            {'put': 20, 'delete': 5, 'update': 5, 'tiny': 2, 'big': 20, 'compact': 1,
+             'reopen': 1, 'clear': 0.2, 'sync': 2},
         ])
         self.db = semidbm.open(path, 'c')
         self.tag = 0
@@ -187,6 +187,13 @@ class Writer:
             return {'op': 'update', 'tag': self.tag,
                     'pairs': [[rng.randrange(300), rng.randrange(600)]
                               for _ in range(count)]}
+        if kind == 'tiny':
+            # Records of four bytes of key and value: cut after a head (a batch is
+            # written with pwrite, which stops at page boundaries), the pad reads as
+            # a key and value with a good checksum (see loading._pad_made).
+            numbers = [rng.randrange(300) for _ in range(rng.randrange(200, 2000))]
+            return {'op': 'update', 'tag': self.tag,
+                    'pairs': [[number, 4 - len(key(number))] for number in numbers]}
         if kind == 'clear':
             return {'op': 'clear', 'keys': [int(k[1:] or 0) for k in self.db.keys()]}
         return {'op': kind}
