@@ -253,19 +253,21 @@ def run_steps(path, seed, kill_after):
     os.write(1, ('%d %s\n' % (put_done, ' '.join(steps.names))).encode('ascii'))
 
 
-#: The ``batch`` mode's updates: few records, long ones, so that most of the time of
-#: an update goes to copying it into the file.
+#: The ``batch`` mode's updates: few records, long ones (a size chosen by the seed:
+#: how glibc's memcpy orders a copy depends on its length), so that much of the time
+#: of an update goes to copying it into the file.
 BATCH_RECORDS = 16
-BATCH_VALUE_SIZE = 2 << 20
+BATCH_VALUE_SIZES = [512 << 10, 2 << 20, 4 << 20]
 
 
-def run_big_batches(path):
+def run_big_batches(path, seed):
     """The ``batch`` mode: the same keys updated for ever, in batches of long records,
     each reported (``B TAG``) before it starts and (``A``) after it returned."""
     db = semidbm.open(path, 'c')
     os.write(1, b'R\n')
+    size = BATCH_VALUE_SIZES[seed % len(BATCH_VALUE_SIZES)]
     for tag in itertools.count():
-        batch = value(tag, BATCH_VALUE_SIZE)
+        batch = value(tag, size)
         os.write(1, b'B %d\n' % tag)
         db.update((key(i), batch) for i in range(BATCH_RECORDS))
         os.write(1, b'A\n')
@@ -277,7 +279,7 @@ def main(argv):
     if mode == 'ops':
         Writer(path, seed).run()
     elif mode == 'batch':
-        run_big_batches(path)
+        run_big_batches(path, seed)
     elif mode == 'step':
         run_steps(path, seed, int(argv[4]))
     else:

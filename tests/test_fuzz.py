@@ -14,6 +14,7 @@ with a good checksum), and checks the promises:
 The CI runs a fixed-seed sample; ``SEMIDBM_LONG=1`` runs the long version (see
 docs/reliability.rst).  A case is named by its number; ``describe`` says what it did.
 """
+import json
 import os
 import random
 import signal
@@ -38,6 +39,15 @@ SLACK = 2 << 20
 #: Keys of the snapshot base; its snapshot threshold is lowered below it.
 SNAPSHOT_KEYS = 1500
 FILLER = b'.' * 80
+
+
+def record(figure):
+    """With ``SEMIDBM_STATS=FILE``, count *figure* in FILE (the figures of the long
+    run in docs/reliability.rst come from there)."""
+    stats = os.environ.get('SEMIDBM_STATS')
+    if stats:
+        with open(stats, 'a') as f:
+            f.write(json.dumps([__name__, figure]) + '\n')
 
 
 # -- the valid databases to damage ----------------------------------------------------
@@ -366,6 +376,7 @@ def test_damaged_files_open_or_are_refused_and_never_lie(bases, tmp_path, budget
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        record(f'{"forged snapshot" if forged else base.name}: {outcome}')
     # The mutations reach every outcome: a fuzzer that only made refused files, or
     # only harmless ones, would prove little.
     assert set(outcomes) == {'refused', 'opened', 'opened, checksum errors'}, outcomes
