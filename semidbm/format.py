@@ -39,8 +39,15 @@ HEADER_BYTES = HEADER.pack(MAGIC, *VERSION)
 
 
 def encode_put(key, value):
-    """Return the bytes of a put record for *key* and *value* (both bytes)."""
-    return b''.join((RECORD_HEAD.pack(len(key), len(value)), key, value,
+    """Return the bytes of a put record for *key* and *value* (both bytes).
+
+    :raises ValueError: if either is longer than :data:`MAX_SIZE`.
+    """
+    key_size, value_size = len(key), len(value)
+    if key_size > MAX_SIZE or value_size > MAX_SIZE:
+        raise ValueError(f'a key or value of {max(key_size, value_size)} bytes is too '
+                         f'large (the file format allows {MAX_SIZE})')
+    return b''.join((RECORD_HEAD.pack(key_size, value_size), key, value,
                      CHECKSUM.pack(crc32(value, crc32(key)))))
 
 
