@@ -276,14 +276,24 @@ def make_case(case, bases, directory):
         f.write(data)
     if base.index_bytes is not None:
         index_path = os.path.join(path, snapshot.NAME)
-        if damage_data and rng.random() < 0.8:
-            with open(index_path, 'wb') as f:  # the old snapshot beside a damaged file
-                f.write(base.index_bytes)
+        ino = os.stat(os.path.join(path, 'data')).st_ino
+        roll = rng.random()
+        if roll < 0.45:
+            # Taken before the damage, of this very file: trusted where the damage
+            # misses the stretches it checksums (the first and last 64 KiB).
+            snapshot.write(index_path, true_index(base.data)[0], base.data,
+                           len(base.data), ino)
+            steps.append('snapshot of the undamaged file')
+        elif roll < 0.6:
+            damaged, step = rng.choice([flip_bits, truncate, insert, delete])(
+                base.index_bytes, rng)
+            with open(index_path, 'wb') as f:
+                f.write(damaged)
+            steps.append(f'snapshot damaged: {step}')
         else:
             index, lie = lying_index(data, rng)
             covered = len(data) if rng.random() < 0.8 else rng.randrange(len(data) + 1)
-            snapshot.write(index_path, index, data, covered,
-                           os.stat(os.path.join(path, 'data')).st_ino)
+            snapshot.write(index_path, index, data, covered, ino)
             steps.append(f'{lie}, covering {covered}')
             forged = True
     return path, base, '; '.join(steps), forged

@@ -169,6 +169,47 @@ def test_compaction_on_a_full_disk_changes_nothing(path, faults):
     assert data_of(path) == before + format.encode_put(b'new', b'value')
 
 
+def long_run_db(path):
+    """A database whose live records lie in one run longer than a write chunk, which
+    compaction hands to ``copy_file_range``; return its contents."""
+    data = {b'k%04d' % i: b'%04d' % i * 256 for i in range(1500)}
+    with semidbm.open(path, 'c') as db:
+        db.update(data)
+        db[b'dead'] = b'overwritten'
+        del db[b'dead']
+    return data
+
+
+@pytest.mark.parametrize('fault', ['EXDEV', 'ENOSYS', 'EOPNOTSUPP', 'copies nothing'])
+def test_compaction_without_copy_file_range_writes_the_copy_itself(path, faults, fault):
+    data = long_run_db(path)
+    calls = []
+
+    def copy_file_range(*args):
+        calls.append(args)
+        if fault == 'copies nothing':
+            return 0
+        raise raising(getattr(errno, fault))()
+    faults['copy_file_range'] = copy_file_range
+    with semidbm.open(path, 'w') as db:
+        db.compact()
+    assert calls
+    assert data_of(path) == records(*data.items())
+
+
+def test_compaction_on_a_disk_full_for_copy_file_range_too(path, faults):
+    data = long_run_db(path)
+    before = data_of(path)
+    faults['copy_file_range'] = faults['write'] = raising(errno.ENOSPC)
+    with semidbm.open(path, 'w') as db:
+        with pytest.raises(semidbm.error) as info:
+            db.compact()
+        assert info.value.errno == errno.ENOSPC
+        assert os.listdir(path) == ['data']
+        assert {k: db[k] for k in db.keys()} == data
+    assert data_of(path) == before
+
+
 # -- fsync and msync fail ------------------------------------------------------------
 
 
