@@ -31,10 +31,11 @@ class _ClosedIndex:
     def __init__(self, path):
         self.path = path
 
-    def _closed(self, *args):
-        raise error(f'{self.path}: the database is closed; open it again to use it')
+    def error(self):
+        return error(f'{self.path}: the database is closed; open it again to use it')
 
-    check = _closed
+    def _closed(self, *args):
+        raise self.error()
 
     __getitem__ = __setitem__ = __delitem__ = __contains__ = __iter__ = _closed
     __len__ = get = pop = keys = items = _closed
@@ -222,16 +223,15 @@ class SemiDBM(collections.abc.MutableMapping):
             self._check_writable('store a value')
         try:
             record = format.encode_put(key, value)
-        except ValueError:
-            self._check_size(key, value)
-            raise
+        except ValueError as exc:  # too large for the format's sizes
+            raise error(f'{self.path}: {exc}') from None
         with self._lock:
             # _append() inlined: one frame less on the ``fill_*`` benchmarks' path.
+            datafile = self._file
+            if datafile is None:
+                raise self._closed_error()
             try:
-                start = self._file.append(record)
-            except AttributeError:  # no file: closed
-                self._check_open()
-                raise
+                start = datafile.append(record)
             except OSError as exc:
                 raise self._append_error(exc) from exc
             self._index[key] = (start + _HEAD + len(key)) << 32 | len(value)
@@ -278,9 +278,8 @@ class SemiDBM(collections.abc.MutableMapping):
                 value = coerce(value, 'value')
             try:
                 record = encode(key, value)
-            except ValueError:
-                self._check_size(key, value)
-                raise
+            except ValueError as exc:  # too large for the format's sizes
+                raise error(f'{self.path}: {exc}') from None
             records.append(record)
             keys.append(key)
             positions.append((offset + len(key)) << 32 | len(value))
@@ -320,7 +319,10 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _check_open(self):
         if self._file is None:
-            self._index.check()
+            raise self._closed_error()
+
+    def _closed_error(self):
+        return _ClosedIndex(self.path).error()
 
     def _check_writable(self, action):
         self._check_open()
@@ -328,19 +330,14 @@ class SemiDBM(collections.abc.MutableMapping):
             raise error(f'{self.path}: cannot {action}: the database was opened '
                         f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
 
-    def _check_size(self, key, value):
-        if len(key) > format.MAX_SIZE or len(value) > format.MAX_SIZE:
-            raise error(f'{self.path}: a key or value of {max(len(key), len(value))} '
-                        f'bytes is too large (the file format allows {format.MAX_SIZE})')
-
     def _append(self, blob, batch=False):
         """Append *blob* (more than one record, with *batch*) to the data file; return
         its offset.  All writes come here."""
+        datafile = self._file
+        if datafile is None:  # closed by another thread since the caller's check
+            raise self._closed_error()
         try:
-            return self._file.append(blob, batch)
-        except AttributeError:  # no file: closed
-            self._check_open()
-            raise
+            return datafile.append(blob, batch)
         except OSError as exc:
             raise self._append_error(exc) from exc
 
