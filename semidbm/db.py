@@ -12,7 +12,7 @@ import threading
 from semidbm import compaction, format, loading, snapshot
 from semidbm import lock as process_lock
 from semidbm.datafile import DataFile
-from semidbm.exceptions import DBMChecksumError, error
+from semidbm.exceptions import DBMChecksumError, DBMNotFoundError, error
 
 DATA_NAME = 'data'
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
@@ -99,8 +99,9 @@ class SemiDBM(collections.abc.MutableMapping):
             except OSError as exc:
                 raise error(exc.errno, f'cannot open the database: {exc.strerror}',
                             self._data_filename) from exc
-            raise error(f'{self.path}: no semidbm database here (no file '
-                        f'{self._data_filename!r}); open it with flag "c" to create one')
+            raise DBMNotFoundError(
+                f'{self.path}: no semidbm database here (no file '
+                f'{self._data_filename!r}); open it with flag "c" to create one')
         if lock:  # before anything is changed ('n' truncates); see lock.py
             self._process_lock = process_lock.acquire(self.path, not self.readonly,
                                                       self._mode, lock_timeout)

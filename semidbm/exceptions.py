@@ -12,5 +12,12 @@ class DBMLoadError(DBMError):
     """A data file (or its index snapshot) cannot be loaded: wrong format or damage."""
 
 
+class DBMNotFoundError(DBMError, FileNotFoundError):
+    """No database at the path given to a read-only or read-write ('r', 'w') open.
+
+    Also a ``FileNotFoundError``, which is what ``dbm.dumb`` raises there.
+    """
+
+
 class DBMChecksumError(DBMError):
     """A record's stored checksum does not match its bytes."""

@@ -57,6 +57,13 @@ def test_missing_database_raises_for_flags_r_and_w(backend, path, flag):
     assert os.listdir(os.path.dirname(path)) == []
 
 
+@pytest.mark.differs('dbm.sqlite3', reason="dbm.sqlite3 raises its own error, not FileNotFoundError")
+@pytest.mark.parametrize('flag', ['r', 'w'])
+def test_missing_database_is_a_file_not_found_error(backend, path, flag):
+    with pytest.raises(FileNotFoundError):
+        backend.open(path, flag)
+
+
 @pytest.mark.parametrize('flag', ['c', 'n'])
 def test_flags_c_and_n_create_a_missing_database(backend, path, flag):
     with backend.open(path, flag) as db:
