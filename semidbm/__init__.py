@@ -16,9 +16,11 @@ import os
 from semidbm import db
 from semidbm._version import __version__
 from semidbm.db import SemiDBM
-from semidbm.exceptions import DBMChecksumError, DBMError, DBMLoadError, error
+from semidbm.exceptions import (DBMChecksumError, DBMError, DBMLoadError, DBMNotFoundError,
+                                error)
 
 __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumError',
+           'DBMNotFoundError',
            '__version__']
 
 
