@@ -125,7 +125,7 @@ def run_and_kill(path, seed):
     watchdog.start()
     try:
         lines, acks = [], 0
-        while acks < target:
+        while acks < target or not lines:  # the first line, R: the database is made
             line = child.stdout.readline()
             if not line:
                 break
@@ -147,9 +147,6 @@ def run_and_kill(path, seed):
 def test_a_writer_killed_at_a_random_moment_loses_nothing_acknowledged(tmp_path, seed):
     path = str(tmp_path / 'db')
     lines = run_and_kill(path, seed)
-    if 'R' not in lines:  # killed before the database was made: nothing was promised
-        record('killed before the database was made')
-        return
     model, in_flight = parse(lines)
     allowed = outcomes(model, in_flight) if in_flight else [model]
     state = contents(path, 'r', verify_checksums=True)
@@ -202,7 +199,7 @@ def test_a_writer_killed_while_copying_a_long_batch(tmp_path, trial):
         assert child.stdout.readline() == b'A\n'
         duration = time.perf_counter() - started
         assert child.stdout.readline() == b'B 1\n'
-        time.sleep(duration * rng.uniform(0.6, 1.0))
+        time.sleep(duration * rng.uniform(0.8, 1.0))
         child.send_signal(signal.SIGKILL)
         rest = child.stdout.read()
         child.wait()
