@@ -442,3 +442,27 @@ def test_a_record_of_four_bytes_cut_after_its_head_is_no_record(tmp_path, key, v
         with semidbm.open(str(path), flag, verify_checksums=True) as db:
             assert {k: db[k] for k in db.keys()} == {b'kept': b'1'}, flag
     assert (path / 'data').read_bytes() == before
+
+
+def test_a_snapshot_damaged_anywhere_is_ignored(tmp_path, monkeypatch):
+    """Every stretch of the snapshot (head, key sizes, positions, keys, checksum),
+    damaged or cut short, beside an intact data file: the open scans instead."""
+    monkeypatch.setattr(snapshot, 'MIN_KEYS', 10)
+    path = str(tmp_path / 'db')
+    data = {b'key%d' % i: b'value %d' % i for i in range(50)}
+    with semidbm.open(path, 'c') as db:
+        db.update(data)
+    index_path = os.path.join(path, snapshot.NAME)
+    good = read(path, snapshot.NAME)
+    keys_start = len(good) - snapshot.TRAILER.size - sum(map(len, data))
+    damages = [('cut', at) for at in (0, 10, snapshot.HEAD.size - 1, len(good) - 1)]
+    damages += [('flip', at) for at in range(0, snapshot.HEAD.size, 4)]
+    damages += [('flip', at) for at in (snapshot.HEAD.size + 1, keys_start - 3,
+                                        keys_start + 5, len(good) - 1)]
+    for kind, at in damages:
+        damaged = good[:at] if kind == 'cut' else (
+            good[:at] + bytes([good[at] ^ 0x10]) + good[at + 1:])
+        with open(index_path, 'wb') as f:
+            f.write(damaged)
+        with semidbm.open(path, 'r', verify_checksums=True) as db:
+            assert {k: db[k] for k in db.keys()} == data, (kind, at)
