@@ -164,6 +164,31 @@ def _candidates(buf, offset, stop, end):
         yield match.start()
 
 
+def torn_copy(buf, offset, key_size, value_size, size):
+    """Tell whether the record at *offset* is a copy that a kill cut short.
+
+    So it is when nothing but pad follows it to *size* (a live writer always leaves
+    pad after its last record) and either its checksum fails or nothing but pad
+    follows its head: a key and value of four pad bytes carry a good checksum (the
+    crc32 of four 0xFF bytes is 0xFFFFFFFF, the pad's checksum field; found by
+    tests/test_fuzz.py).  The price: a record of only 0xFF bytes, four of key and
+    value, last before a kill, is taken for pad too.
+    """
+    body = offset + RECORD_HEAD.size
+    end = offset + record_size(key_size, value_size)
+    if end >= size or content_end(buf, end, size) != end:
+        return False
+    return (content_end(buf, body, end) == body
+            or not checksum_ok(buf, offset, key_size, value_size))
+
+
+def pad_made(buf, offset):
+    """Tell whether the record at *offset* is nothing but pad after its head."""
+    body = offset + RECORD_HEAD.size
+    end = offset + record_size(*RECORD_HEAD.unpack_from(buf, offset))
+    return content_end(buf, body, end) == body
+
+
 def content_end(buf, offset, end):
     """Return where the bytes of ``buf[offset:end]`` stop being :data:`PAD_BYTE`.
 

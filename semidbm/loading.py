@@ -48,16 +48,14 @@ def _settle_last(buf, record, index, start, size):
     so it never was acknowledged and is dropped.  A bad last record of a cleanly
     closed file is damage like any other: kept, and reported by a verified read.
     A head followed by nothing but pad is such a copy too, whatever the checksum
-    says (see :func:`_pad_made`).
+    says (see :func:`semidbm.format.torn_copy`).
     """
     if record is None:
         return start
     offset, key, value_size = record
-    end = offset + format.record_size(len(key), value_size)
-    if (end < size and format.content_end(buf, end, size) == end
-            and (_pad_made(buf, offset, end)
-                 or not format.checksum_ok(buf, offset, len(key), value_size))):
+    if format.torn_copy(buf, offset, len(key), value_size, size):
         return offset
+    end = offset + format.record_size(len(key), value_size)
     if value_size == format.DELETED:
         index.pop(key, None)
     else:
@@ -72,7 +70,7 @@ def _refuse_broken_chain(buf, end, size, data_path, db_path):
     # Not find_record(..., content_end): a valid record whose checksum ends in 0xFF
     # bytes would be cut short and the chain taken for a torn tail.
     following = format.find_record(buf, end + 1, size, starts_before=content_end)
-    while following != -1 and _pad_made(buf, following, _record_end(buf, following)):
+    while following != -1 and format.pad_made(buf, following):
         following = format.find_record(buf, following + 1, size,
                                        starts_before=content_end)
     if following != -1:
@@ -80,20 +78,3 @@ def _refuse_broken_chain(buf, end, size, data_path, db_path):
             f'{data_path}: damaged record at offset {end}; valid records follow at '
             f'offset {following}, so this is not a torn tail. Nothing was changed. '
             f'Recover them with: python -m semidbm repair {db_path}')
-
-
-def _pad_made(buf, offset, end):
-    """Tell whether nothing but pad follows the head of the record at *offset*.
-
-    Such a record is a copy that stopped after the head, or pad read as a record,
-    never data: a key and value of four pad bytes carry a good checksum (the crc32
-    of four 0xFF bytes is 0xFFFFFFFF, the pad's checksum field).  The price: a
-    record of only 0xFF bytes, four of key and value, last before a kill, is
-    dropped too.  (Found by tests/test_fuzz.py.)
-    """
-    body = offset + format.RECORD_HEAD.size
-    return format.content_end(buf, body, end) == body
-
-
-def _record_end(buf, offset):
-    return offset + format.record_size(*format.RECORD_HEAD.unpack_from(buf, offset))

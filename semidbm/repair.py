@@ -74,7 +74,8 @@ def walk(buf, size, report, progress=None):
     while offset < size:
         key = value_size = None
         for start, key, value_size in format.scan(buf, offset, size):
-            if not format.checksum_ok(buf, start, len(key), value_size):
+            if (not format.checksum_ok(buf, start, len(key), value_size)
+                    or format.torn_copy(buf, start, len(key), value_size, size)):
                 break
             length = format.record_size(len(key), value_size)
             report.records += 1

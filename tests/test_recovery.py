@@ -505,3 +505,21 @@ def test_a_killed_writer_after_an_index_snapshot(tmp_path):
     assert contents(path, 'r', verify_checksums=True) == expected
     assert contents(path, 'w') == expected
     assert contents(path, 'r') == expected
+
+
+def test_check_takes_a_head_then_pad_for_a_torn_copy_not_a_record():
+    """A head of four bytes of key and value followed by nothing but pad checksums
+    good (crc32 of four 0xFF bytes is 0xFFFFFFFF): the loader drops it as a torn copy,
+    and check/repair must agree rather than count it as a record never written."""
+    from semidbm import repair
+    good = format.encode_put(b'kept', b'value')
+    head = format.RECORD_HEAD.pack(2, 2)
+    pad = format.PAD_BYTE * 64
+    data = format.HEADER_BYTES + good + head + pad
+    report = repair.Report('data', len(data))
+    records = list(repair.walk(data, len(data), report))
+    assert records == [(format.HEADER.size, len(good))]
+    assert report.records == 1
+    assert [damage.start for damage in report.damage] in ([], [format.HEADER.size + len(good)])
+    assert format.torn_copy(data, format.HEADER.size + len(good), 2, 2, len(data))
+    assert not format.torn_copy(data, format.HEADER.size, 4, 5, len(data))
