@@ -56,28 +56,35 @@ class DataFile:
             chunk = min(len(_PAD), target - self.size)
             self.size += os.pwrite(self.fd, _PAD[:chunk], self.size)
 
-    def append(self, blob, batch=False):
-        """Copy *blob* to the logical end; return the offset it starts at.
+    def append(self, blob):
+        """Copy *blob*, one record, to the logical end; return the offset it starts at.
 
         Cost: one ``memcpy`` into the map; a ``write`` of pad and a new map when full.
-
-        :param batch: *blob* holds more than one record.  It is then written with
-            ``pwrite``, which fills the file from the front, so a kill in the middle
-            leaves whole records and then a torn one.  A ``memcpy`` makes no such
-            promise (glibc's stores the first bytes of a long copy last), and whole
-            records after a hole are damage to the loader: the next open would
-            refuse the file (tests/test_crash.py).  One record alone is safe either
-            way: a torn one is dropped whatever part of it is missing.
+        A copy torn by a kill is dropped at the next open, whatever part is missing.
         """
         start = self.end
         stop = start + len(blob)
         if stop >= self.size:  # at least one pad byte stays after the last record
             self._remap(len(blob))
-        if batch:
-            _pwrite_all(self.fd, blob, start)
-        else:
-            self.map[start:stop] = blob
+        self.map[start:stop] = blob
         self.end = stop
+        return start
+
+    def append_many(self, records, length):
+        """Write *records* (bytes objects, *length* bytes in all) at the logical end,
+        with as few system calls as the kernel allows; return the offset they start at.
+
+        ``pwrite`` fills the file from the front, so a kill in the middle leaves whole
+        records and then a torn one.  One ``memcpy`` of them all makes no such promise
+        (glibc's stores the first bytes of a long copy last), and whole records after a
+        hole are damage to the loader (tests/test_crash.py).  (``pwritev`` of the
+        records unjoined measured no faster on the ``update_batch`` benchmark.)
+        """
+        start = self.end
+        if start + length >= self.size:
+            self._remap(length)
+        _pwrite_all(self.fd, b''.join(records), start)
+        self.end = start + length
         return start
 
     def _remap(self, needed):
@@ -126,6 +133,7 @@ class DataFile:
 
 
 def _pwrite_all(fd, data, offset):
+    """Write all of *data* at *offset*, front to back, however many calls it takes."""
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)

@@ -287,7 +287,7 @@ class SemiDBM(collections.abc.MutableMapping):
             offset += len(record)
         if records:
             with self._lock:
-                base = self._append(b''.join(records), batch=len(records) > 1) << 32
+                base = self._append_many(records, offset - _HEAD) << 32
                 self._index.update(zip(keys, map(base.__add__, positions)))
 
     @contextlib.contextmanager
@@ -314,8 +314,8 @@ class SemiDBM(collections.abc.MutableMapping):
         with self._lock:
             keys = list(self._index)
             if keys:
-                self._append(b''.join(map(format.encode_delete, keys)),
-                             batch=len(keys) > 1)
+                tombstones = list(map(format.encode_delete, keys))
+                self._append_many(tombstones, sum(map(len, tombstones)))
                 self._index.clear()
 
     def _check_open(self):
@@ -331,14 +331,21 @@ class SemiDBM(collections.abc.MutableMapping):
             raise error(f'{self.path}: cannot {action}: the database was opened '
                         f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
 
-    def _append(self, blob, batch=False):
-        """Append *blob* (more than one record, with *batch*) to the data file; return
-        its offset.  All writes come here."""
+    def _append(self, blob):
+        """Append *blob*, one record, to the data file; return its offset."""
+        return self._write(DataFile.append, blob)
+
+    def _append_many(self, records, length):
+        """Append *records*, *length* bytes in all, to the data file; return the offset
+        of the first.  All writes but setitem's (inlined) come here or to _append."""
+        return self._write(DataFile.append_many, records, length)
+
+    def _write(self, method, *args):
         datafile = self._file
         if datafile is None:  # closed by another thread since the caller's check
             raise self._closed_error()
         try:
-            return datafile.append(blob, batch)
+            return method(datafile, *args)
         except OSError as exc:
             raise self._append_error(exc) from exc
 
