@@ -19,6 +19,7 @@ while the data file is the same file (inode) and its first and last
 after ``covered`` (by us or by semidbm 0.5.1, which knows nothing of snapshots) are
 then scanned as usual.  A replaced data file (compaction by 0.5.1) has a new inode.
 """
+import functools
 import itertools
 import os
 import struct
@@ -34,6 +35,7 @@ TRAILER = struct.Struct('<I')
 MIN_KEYS = 4096
 _PROBE = 1 << 16
 _KEYS_PER_WRITE = 1 << 16
+_KEYS_PER_UNPACK = 1 << 12
 
 
 def _probes(buf, covered):
@@ -122,12 +124,28 @@ def _read(f, length, buf, size, ino):
 def _split(blob, sizes):
     """Cut *blob* into keys of these *sizes*, without a Python step per key."""
     if sizes and sizes[0] and sizes.count(sizes[0]) == len(sizes):  # the usual case
-        starts = range(0, len(blob), sizes[0])
-        ends = range(sizes[0], len(blob) + 1, sizes[0])
-    else:
-        ends = list(itertools.accumulate(sizes, initial=0))
-        starts, ends = ends, ends[1:]
-    return map(blob.__getitem__, map(slice, starts, ends))
+        return _split_even(blob, sizes[0], len(sizes))
+    ends = list(itertools.accumulate(sizes, initial=0))
+    return map(blob.__getitem__, map(slice, ends, ends[1:]))
+
+
+def _split_even(blob, size, count):
+    """Cut *blob* into *count* keys of *size* bytes: a struct unpacks a run of them in
+    one call, a third of the time of slicing them one by one (the ``load`` benchmark)."""
+    keys = []
+    run = min(count, _KEYS_PER_UNPACK)
+    layout = _layout(size, run)
+    whole = count - count % run
+    for offset in range(0, whole * size, layout.size):
+        keys += layout.unpack_from(blob, offset)
+    if whole < count:
+        keys += _layout(size, count - whole).unpack_from(blob, whole * size)
+    return keys
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(size, count):
+    return struct.Struct(f'{size}s' * count)
 
 
 def remove(path):
