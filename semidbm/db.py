@@ -124,19 +124,29 @@ class SemiDBM(collections.abc.MutableMapping):
             raise
 
     def _load(self, fd):
+        """Build the index from the file open at *fd*; return it and the DataFile.
+
+        A read-only open keeps the map it scanned; a writable one maps the file
+        again for writing, once the torn tail (if any) is known.
+        """
         if not self.readonly:
             compaction.remove_leftover(self._data_filename)
-            if os.fstat(fd).st_size == 0:
-                os.write(fd, format.HEADER_BYTES)
-        elif os.fstat(fd).st_size == 0:
-            self._build_index(b'', 0, 0)  # an empty file cannot be mapped: say why
-        datafile = DataFile(self._data_filename, fd, None, writable=False)
+        stat = os.fstat(fd)
+        if stat.st_size == 0:
+            if self.readonly:
+                self._build_index(b'', 0, 0)  # an empty file cannot be mapped: say why
+            os.write(fd, format.HEADER_BYTES)
+        scanned = DataFile(self._data_filename, fd, None, writable=False)
         try:
-            index, end = self._build_index(datafile.map, datafile.size,
-                                           os.fstat(fd).st_ino)
-        finally:
-            datafile.map.close()
-        return index, DataFile(self._data_filename, fd, end, writable=not self.readonly)
+            index, end = self._build_index(scanned.map, scanned.size, stat.st_ino)
+        except BaseException:
+            scanned.map.close()
+            raise
+        if self.readonly:
+            scanned.end = end
+            return index, scanned
+        scanned.map.close()
+        return index, DataFile(self._data_filename, fd, end, writable=True)
 
     def _build_index(self, buf, size, ino):
         """Return the index of the data in *buf* and where the data ends.
