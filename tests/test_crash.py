@@ -10,6 +10,7 @@ snapshot, by a kill and by an injected ``OSError``.
 ``SEMIDBM_LONG=1`` runs the long version (see docs/reliability.rst).
 """
 import errno
+import functools
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import time
 import pytest
 
 import semidbm
+import stats
 from semidbm import snapshot
 
 import crashchild
@@ -37,13 +39,7 @@ BATCH_TRIALS = 150 if LONG else 12
 WATCHDOG_SECONDS = 60
 
 
-def record(figure):
-    """With ``SEMIDBM_STATS=FILE``, count *figure* in FILE (the figures of the long
-    run in docs/reliability.rst come from there)."""
-    stats = os.environ.get('SEMIDBM_STATS')
-    if stats:
-        with open(stats, 'a') as f:
-            f.write(json.dumps([__name__, figure]) + '\n')
+record = functools.partial(stats.record, __name__)
 
 
 def child_env():

@@ -14,7 +14,7 @@ with a good checksum), and checks the promises:
 The CI runs a fixed-seed sample; ``SEMIDBM_LONG=1`` runs the long version (see
 docs/reliability.rst).  A case is named by its number; ``describe`` says what it did.
 """
-import json
+import functools
 import os
 import random
 import signal
@@ -25,6 +25,7 @@ import zlib
 import pytest
 
 import semidbm
+import stats
 from semidbm import format, snapshot
 from semidbm.exceptions import DBMChecksumError, DBMLoadError
 
@@ -41,13 +42,7 @@ SNAPSHOT_KEYS = 1500
 FILLER = b'.' * 80
 
 
-def record(figure):
-    """With ``SEMIDBM_STATS=FILE``, count *figure* in FILE (the figures of the long
-    run in docs/reliability.rst come from there)."""
-    stats = os.environ.get('SEMIDBM_STATS')
-    if stats:
-        with open(stats, 'a') as f:
-            f.write(json.dumps([__name__, figure]) + '\n')
+record = functools.partial(stats.record, __name__)
 
 
 # -- the valid databases to damage ----------------------------------------------------
