@@ -42,15 +42,20 @@ class _ClosedIndex:
 
 
 def coerce(data, what='key'):
-    """Return *data* as bytes: str is encoded as UTF-8, other buffers copied.
+    """Return *data* as bytes: str is encoded as UTF-8, other buffers (and bytes
+    subclasses) copied into bytes.
 
     :raises TypeError: for anything else (int, None, ...).
     """
     if isinstance(data, str):
         return data.encode('utf-8')
-    if isinstance(data, (bytearray, memoryview)):
+    if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f'{what}s must be bytes or str, not {type(data).__name__}')
+
+
+def _coerce_pair(key, value):
+    return coerce(key), coerce(value, 'value')
 
 
 class SemiDBM(collections.abc.MutableMapping):
@@ -234,7 +239,7 @@ class SemiDBM(collections.abc.MutableMapping):
             self._check_writable('store a value')
         try:
             record = format.encode_put(key, value)
-        except ValueError as exc:  # too large for the format's sizes
+        except format.RecordTooLarge as exc:
             raise error(f'{self.path}: {exc}') from None
         with self._lock:
             # _append() inlined: one frame less on the ``fill_*`` benchmarks' path.
@@ -279,26 +284,22 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _store_many(self, pairs):
         self._check_writable('store values')
-        encode = format.encode_put
-        records, keys, positions = [], [], []
-        offset = _HEAD  # from the start of the batch; the base is added under the lock
-        for key, value in pairs:
-            if key.__class__ is not bytes:
-                key = coerce(key)
-            if value.__class__ is not bytes:
-                value = coerce(value, 'value')
+        if not isinstance(pairs, (list, tuple)):
+            # All of them first: an iterator that reads or writes this db must
+            # run before the records' offsets are fixed.
+            pairs = list(pairs)
+        if not pairs:
+            return
+        with self._lock:
+            datafile = self._file
+            if datafile is None:  # closed by another thread since the check
+                raise self._closed_error()
             try:
-                record = encode(key, value)
-            except ValueError as exc:  # too large for the format's sizes
+                blob, keys, locations = format.encode_puts(pairs, datafile.end, _coerce_pair)
+            except format.RecordTooLarge as exc:
                 raise error(f'{self.path}: {exc}') from None
-            records.append(record)
-            keys.append(key)
-            positions.append((offset + len(key)) << 32 | len(value))
-            offset += len(record)
-        if records:
-            with self._lock:
-                base = self._append_many(records, offset - _HEAD) << 32
-                self._index.update(zip(keys, map(base.__add__, positions)))
+            self._write(DataFile.append_many, blob)
+            self._index.update(zip(keys, locations))
 
     @contextlib.contextmanager
     def batch(self, *, sync=False):
@@ -325,7 +326,7 @@ class SemiDBM(collections.abc.MutableMapping):
             keys = list(self._index)
             if keys:
                 tombstones = list(map(format.encode_delete, keys))
-                self._append_many(tombstones, sum(map(len, tombstones)))
+                self._append_many(b''.join(tombstones))
                 self._index.clear()
 
     def _check_open(self):
@@ -345,10 +346,10 @@ class SemiDBM(collections.abc.MutableMapping):
         """Append *blob*, one record, to the data file; return its offset."""
         return self._write(DataFile.append, blob)
 
-    def _append_many(self, records, length):
-        """Append *records*, *length* bytes in all, to the data file; return the offset
-        of the first.  All writes but setitem's (inlined) come here or to _append."""
-        return self._write(DataFile.append_many, records, length)
+    def _append_many(self, blob):
+        """Append *blob*, whole records, to the data file; return its offset.
+        All writes but setitem's (inlined) come here or to _append."""
+        return self._write(DataFile.append_many, blob)
 
     def _write(self, method, *args):
         datafile = self._file

@@ -4,10 +4,10 @@ Like Bitcask's hint file, but in one file, written whole at close (for databases
 layout, all integers little-endian (specified in ``docs/fileformat.rst``)::
 
     +----------+------+---------+-------+----------+----------+-------+
-    | SEMIIDX1 | ino  | covered | count | head crc | tail crc | klen  |  !8sQQQII + I
+    | SEMIIDX2 | ino  | covered | count | head crc | tail crc | klen  |  !8sQQQII + I
     +----------+------+---------+-------+----------+----------+-------+
-    | key sizes: count x uint32 | positions: count x uint64 | keys    |
-    +---------------------------+---------------------------+---------+
+    | positions: count x uint64 | keys   | key sizes: count x uint32  |
+    +---------------------------+--------+----------------------------+
     | crc32 of everything before                                      |
     +-----------------------------------------------------------------+
 
@@ -28,13 +28,14 @@ from array import array
 from zlib import crc32
 
 NAME = 'index'
-MAGIC = b'SEMIIDX1'
+MAGIC = b'SEMIIDX2'  # 1 had the key sizes before the positions
 HEAD = struct.Struct('<8sQQQIII')
 TRAILER = struct.Struct('<I')
 #: Below this many keys a scan is as fast as reading a snapshot: none is written.
 MIN_KEYS = 4096
 _PROBE = 1 << 16
-_KEYS_PER_WRITE = 1 << 16
+_KEYS_PER_READ = 1 << 16
+_KEYS_PER_PASS = 1 << 10  # 16 KiB of 16-byte keys: they stay in the cache for len()
 _KEYS_PER_UNPACK = 1 << 12
 
 
@@ -53,25 +54,33 @@ def _little(items):
 def write(path, index, buf, covered, ino):
     """Write the snapshot of *index* (over ``buf[:covered]``) to *path*, atomically.
 
-    Written in pieces with a running checksum, so it never holds a second copy of
-    the keys in memory (the ``peak_rss`` benchmark).
+    One pass over the keys, :data:`_KEYS_PER_PASS` at a time, each touched while it
+    is in the CPU's cache: joined first (which reads its bytes), then its size taken;
+    the sizes go last in the file.  It never holds a second copy of the keys.  (The
+    ``update_batch`` benchmark, whose time includes the close: 0.15 s a million keys,
+    against 0.27 for separate passes for the sizes and the keys.)
     """
-    keys = list(index)
-    sizes = _little(array('I', map(len, keys)))
-    positions = _little(array('Q', index.values()))
     head_crc, tail_crc = _probes(buf, covered)
-    pieces = itertools.chain(
-        [HEAD.pack(MAGIC, ino, covered, len(keys), head_crc, tail_crc, sizes.itemsize),
-         sizes, positions],
-        (b''.join(keys[i:i + _KEYS_PER_WRITE]) for i in range(0, len(keys), _KEYS_PER_WRITE)))
+    sizes = array('I')
     temp = path + '.tmp'
-    crc = 0
     with open(temp, 'wb') as f:
-        for piece in pieces:
-            crc = crc32(piece, crc)
-            f.write(piece)
+        crc = _put(f, HEAD.pack(MAGIC, ino, covered, len(index), head_crc, tail_crc,
+                                sizes.itemsize), 0)
+        crc = _put(f, _little(array('Q', list(index.values()))), crc)
+        keys = iter(index)
+        for _ in range(0, len(index), _KEYS_PER_PASS):
+            piece = list(itertools.islice(keys, _KEYS_PER_PASS))
+            crc = _put(f, b''.join(piece), crc)
+            # From a list: array() of an iterator converts at half the speed.
+            sizes += array('I', list(map(len, piece)))
+        crc = _put(f, _little(sizes), crc)
         f.write(TRAILER.pack(crc))
     os.replace(temp, path)
+
+
+def _put(f, piece, crc):
+    f.write(piece)
+    return crc32(piece, crc)
 
 
 def load(path, buf, size, ino):
@@ -98,23 +107,28 @@ def _read(f, length, buf, size, ino):
             or length < HEAD.size + 12 * count + TRAILER.size
             or _probes(buf, covered) != (head_crc, tail_crc)):
         return None
-    sizes, positions = array('I'), array('Q')
-    crc = crc32(head)
-    for numbers in (sizes, positions):
-        piece = f.read(numbers.itemsize * count)
-        crc = crc32(piece, crc)
-        numbers.frombytes(piece)
-        _little(numbers)
-    if (HEAD.size + 12 * count + sum(sizes) + TRAILER.size != length
+    # The sizes, last in the file, are needed first: to cut the keys.
+    sizes_at = length - TRAILER.size - 4 * count
+    f.seek(sizes_at)
+    raw_sizes = f.read(4 * count)
+    sizes = _little(array('I', raw_sizes))
+    f.seek(HEAD.size)
+    piece = f.read(8 * count)
+    positions = _little(array('Q', piece))
+    crc = crc32(piece, crc32(head))
+    if (len(sizes) != count or len(positions) != count
+            or HEAD.size + 12 * count + sum(sizes) + TRAILER.size != length
             or (count and max(positions) >> 32 > covered)):
         return None
     index = {}
-    for first in range(0, count, _KEYS_PER_WRITE):
-        piece_sizes = sizes[first:first + _KEYS_PER_WRITE]
+    for first in range(0, count, _KEYS_PER_READ):
+        piece_sizes = sizes[first:first + _KEYS_PER_READ]
         piece = f.read(sum(piece_sizes))
         crc = crc32(piece, crc)
         index.update(zip(_split(piece, piece_sizes),
-                         positions[first:first + _KEYS_PER_WRITE]))
+                         positions[first:first + _KEYS_PER_READ]))
+    crc = crc32(raw_sizes, crc)
+    f.seek(sizes_at + 4 * count)
     stored, = TRAILER.unpack(f.read(TRAILER.size))
     if stored != crc or len(index) != count:
         return None

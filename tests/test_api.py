@@ -342,6 +342,21 @@ def test_two_readers_at_once(path):
         assert first[b'a'] == second[b'a'] == b'1'
 
 
+def test_update_from_a_generator_that_writes_to_the_same_db(path):
+    # The generator runs before the batch's offsets are fixed: its own writes land
+    # first and every record is found where the index says.
+    with semidbm.open(path, 'c') as db:
+        def pairs():
+            for n in range(3):
+                db[b'side%d' % n] = b'written while iterating %d' % n
+                yield b'batch%d' % n, b'from the batch %d' % n
+        db.update(pairs())
+        expected = {**{b'side%d' % n: b'written while iterating %d' % n for n in range(3)},
+                    **{b'batch%d' % n: b'from the batch %d' % n for n in range(3)}}
+        assert dict(db.items()) == expected
+    assert read_all(path) == expected
+
+
 def test_update_with_a_bad_pair_writes_nothing(path):
     with semidbm.open(path, 'c') as db:
         db[b'a'] = b'1'

@@ -89,6 +89,38 @@ def test_empty_and_binary_record_golden_bytes():
     assert format.encode_put(b'k2', b'\x00\xff') == BINARY_PUT_GOLDEN
 
 
+def test_a_batch_of_puts_is_the_same_bytes_as_the_puts_one_by_one():
+    start = 100
+    blob, keys, locations = format.encode_puts(
+        [(b'key', b'value'), (b'', b''), (b'k2', b'\x00\xff')], start, None)
+    assert blob == PUT_GOLDEN + EMPTY_PUT_GOLDEN + BINARY_PUT_GOLDEN
+    assert keys == [b'key', b'', b'k2']
+    # Each location points at the value's bytes, as they lie in the file at *start*.
+    file = bytes(start) + blob
+    assert [file[loc >> 32:(loc >> 32) + (loc & 0xFFFFFFFF)] for loc in locations] == [
+        b'value', b'', b'\x00\xff']
+    assert [loc & 0xFFFFFFFF for loc in locations] == [5, 0, 2]
+
+
+def test_a_batch_converts_only_the_pairs_that_are_not_bytes():
+    seen = []
+
+    def convert(key, value):
+        seen.append((key, value))
+        return key.encode(), bytes(value)
+
+    blob, keys, _ = format.encode_puts([(b'key', b'value'), ('k2', bytearray(b'\x00\xff'))],
+                                       0, convert)
+    assert blob == PUT_GOLDEN + BINARY_PUT_GOLDEN
+    assert seen == [('k2', bytearray(b'\x00\xff'))]
+
+
+def test_a_batch_with_a_record_too_large_raises(monkeypatch):
+    monkeypatch.setattr(format, 'MAX_SIZE', 4)
+    with pytest.raises(format.RecordTooLarge, match='5 bytes is too large'):
+        format.encode_puts([(b'k', b'v'), (b'k', b'12345')], 0, None)
+
+
 def test_overhead_and_limits():
     assert format.OVERHEAD == format.RECORD_HEAD.size + format.CHECKSUM.size
     assert format.MAX_SIZE == 2 ** 31 - 1

@@ -270,6 +270,22 @@ def test_update_from_mapping_pairs_and_keywords(backend, path, db):
     assert contents(backend, path) == expected
 
 
+class Blob(bytes):
+    """A bytes subclass: a key or value like any other bytes."""
+
+
+@pytest.mark.parametrize('store', [
+    pytest.param(lambda db, key, value: db.__setitem__(key, value), id='setitem'),
+    pytest.param(lambda db, key, value: db.update([(key, value)]), id='update'),
+])
+def test_bytes_subclasses_and_bytearray_values_are_stored_as_bytes(backend, path, db, store):
+    store(db, Blob(b'sub'), Blob(b'class'))
+    store(db, b'array', bytearray(b'value'))
+    assert db[b'sub'] == b'class' and db[Blob(b'array')] == b'value'
+    db.close()
+    assert contents(backend, path) == {b'sub': b'class', b'array': b'value'}
+
+
 def test_clear(backend, path, db):
     db.update(SAMPLE)
     db.clear()
