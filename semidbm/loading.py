@@ -3,8 +3,14 @@
 The index maps each key to one int, ``value_offset << 32 | value_size``: one small
 object an entry instead of a tuple of two (the ``peak_rss`` benchmark).
 """
+import mmap
+
 from semidbm import format
 from semidbm.exceptions import DBMLoadError
+
+#: How much of the data file a scan reads before it lets the pages go.
+WINDOW = 1 << 24
+_DONTNEED = getattr(mmap, 'MADV_DONTNEED', None)  # not on Windows
 
 
 def check_header(buf, data_path):
@@ -22,22 +28,54 @@ def scan_into(index, buf, start, size, data_path, db_path):
     (:func:`_settle_last`).  Checksums of the others are left to reads: a damaged
     record in the middle stays indexed, and no neighbour is lost.
 
+    The scan goes a window of :data:`WINDOW` bytes at a time and gives each window's
+    pages back to the page cache once it is scanned.  Without that, an open leaves
+    the whole file counted in the process's memory (RSS): the ``peak_rss``
+    benchmark, whose checks open a 160 MB database by scanning, measured it as the
+    peak (611 MiB against 465 for the rest of the run).
+
     :raises DBMLoadError: if the chain of records breaks and valid records follow.
     """
     deleted = format.DELETED
     head = format.RECORD_HEAD.size
     pending = None
-    for record in format.scan(buf, start, size):
-        if pending is not None:
-            offset, key, value_size = pending
-            if value_size == deleted:
-                index.pop(key, None)
-            else:
-                index[key] = (offset + head + len(key)) << 32 | value_size
-        pending = record
+    released = 0
+    whole = False
+    while True:
+        stop = size if whole or size - start <= WINDOW else start + WINDOW
+        before = pending
+        for record in format.scan(buf, start, stop):
+            if pending is not None:
+                offset, key, value_size = pending
+                if value_size == deleted:
+                    index.pop(key, None)
+                else:
+                    index[key] = (offset + head + len(key)) << 32 | value_size
+            pending = record
+        if stop == size:
+            break
+        if pending is before:  # a record longer than the window, or damage
+            whole = True
+            continue
+        offset, key, value_size = pending
+        start = offset + format.record_size(len(key), value_size)
+        released = _release(buf, released, start)
     end = _settle_last(buf, pending, index, start, size)
     _refuse_broken_chain(buf, end, size, data_path, db_path)
     return index, end
+
+
+def _release(buf, released, upto):
+    """Drop the pages of ``buf[released:upto]`` from this process (not from the page
+    cache: reading them again costs a minor fault); return the new *released*."""
+    upto -= upto % mmap.PAGESIZE
+    if upto > released and _DONTNEED is not None and hasattr(buf, 'madvise'):
+        try:
+            buf.madvise(_DONTNEED, released, upto - released)
+        except OSError:  # only memory accounting: never a reason to fail an open
+            return released
+        return upto
+    return released
 
 
 def _settle_last(buf, record, index, start, size):

@@ -108,15 +108,17 @@ def _read(f, length, buf, size, ino):
             or _probes(buf, covered) != (head_crc, tail_crc)):
         return None
     # The sizes, last in the file, are needed first: to cut the keys.
+    # Read into arrays made at their size: no bytes copy of them alongside (peak RSS).
     sizes_at = length - TRAILER.size - 4 * count
     f.seek(sizes_at)
-    raw_sizes = f.read(4 * count)
-    sizes = _little(array('I', raw_sizes))
+    sizes, positions = array('I', [0]) * count, array('Q', [0]) * count
+    sizes_read = f.readinto(sizes)
     f.seek(HEAD.size)
-    piece = f.read(8 * count)
-    positions = _little(array('Q', piece))
-    crc = crc32(piece, crc32(head))
-    if (len(sizes) != count or len(positions) != count
+    positions_read = f.readinto(positions)
+    crc = crc32(positions, crc32(head))
+    _little(sizes)
+    _little(positions)
+    if (sizes_read != 4 * count or positions_read != 8 * count
             or HEAD.size + 12 * count + sum(sizes) + TRAILER.size != length
             or (count and max(positions) >> 32 > covered)):
         return None
@@ -127,7 +129,7 @@ def _read(f, length, buf, size, ino):
         crc = crc32(piece, crc)
         index.update(zip(_split(piece, piece_sizes),
                          positions[first:first + _KEYS_PER_READ]))
-    crc = crc32(raw_sizes, crc)
+    crc = crc32(_little(sizes), crc)  # in the file's byte order again
     f.seek(sizes_at + 4 * count)
     stored, = TRAILER.unpack(f.read(TRAILER.size))
     if stored != crc or len(index) != count:

@@ -1,0 +1,97 @@
+"""The scan at open goes a window at a time (semidbm/loading.py): the windows must
+never change what it finds.
+
+A file is scanned twice, once in one window and once in windows of a few bytes, and
+both must give the same index, the same end and the same refusal; and pages behind
+the scan are given back, so an open does not leave the file counted in the RSS.
+"""
+import mmap
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import semidbm
+from semidbm import format, loading
+from semidbm.exceptions import DBMLoadError
+
+keys = st.binary(max_size=6)
+values = st.one_of(st.none(), st.binary(max_size=40))  # None: a delete
+damage = st.one_of(
+    st.none(),
+    st.tuples(st.just('cut'), st.integers(min_value=1, max_value=60)),
+    st.tuples(st.just('pad'), st.integers(min_value=1, max_value=60)),
+    st.tuples(st.just('flip'), st.integers(min_value=0)),
+)
+
+
+def build(pairs, harm):
+    body = b''.join(format.encode_put(k, v) if v is not None else format.encode_delete(k)
+                    for k, v in pairs)
+    data = bytearray(format.HEADER_BYTES + body)
+    if harm is not None:
+        kind, amount = harm
+        if kind == 'cut':
+            del data[max(format.HEADER.size, len(data) - amount):]
+        elif kind == 'pad':
+            data[len(data) - min(amount, len(body)):] = format.PAD_BYTE * min(amount, len(body))
+        elif body:
+            data[format.HEADER.size + amount % len(body)] ^= 0x5A
+    return bytes(data)
+
+
+def outcome(data, window):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, 'WINDOW', window)
+        try:
+            index, end = loading.scan_into({}, data, format.HEADER.size, len(data),
+                                           'd', 'db')
+        except DBMLoadError as exc:
+            return 'refused', str(exc)
+    return index, end
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(keys, values), max_size=30), damage,
+       st.integers(min_value=1, max_value=64))
+def test_windows_find_what_one_scan_finds(pairs, harm, window):
+    data = build(pairs, harm)
+    assert outcome(data, window) == outcome(data, len(data) + 1)
+
+
+@pytest.mark.parametrize('window', [1, 7, 64, 1 << 24])
+def test_a_value_longer_than_the_window_is_found(window):
+    big = bytes(range(256)) * 40
+    data = format.HEADER_BYTES + format.encode_put(b'big', big) + format.encode_put(b'k', b'v')
+    index, end = outcome(data, window)
+    assert end == len(data)
+    position = index[b'big']
+    assert data[position >> 32:(position >> 32) + (position & 0xFFFFFFFF)] == big
+
+
+def resident_kib(path):
+    """The KiB of *path*'s mapping that this process has resident (Linux)."""
+    with open('/proc/self/smaps') as smaps:
+        blocks = re.split(r'\n(?=[0-9a-f]+-[0-9a-f]+ )', smaps.read())
+    return sum(int(re.search(r'^Rss:\s+(\d+) kB', block, re.M).group(1))
+               for block in blocks if block.split('\n')[0].endswith(path))
+
+
+@pytest.mark.skipif(not hasattr(mmap.mmap, 'madvise') or not hasattr(mmap, 'MADV_DONTNEED')
+                    or not __import__('os').path.exists('/proc/self/smaps'),
+                    reason='needs madvise and /proc/self/smaps')
+def test_a_read_only_open_gives_the_scanned_pages_back(tmp_path, monkeypatch):
+    path = str(tmp_path / 'db')
+    value = b'v' * 4000
+    with semidbm.open(path, 'n') as db:
+        db.update((b'%06d' % n, value) for n in range(2000))  # 8 MB
+    monkeypatch.setattr(semidbm.snapshot, 'MIN_KEYS', 10 ** 9)  # no snapshot: a scan
+    (tmp_path / 'db' / 'index').unlink(missing_ok=True)
+    monkeypatch.setattr(loading, 'WINDOW', 1 << 20)
+    data_path = str(tmp_path / 'db' / 'data')
+    with semidbm.open(path, 'r') as db:
+        assert len(db) == 2000
+        # At most the last window and the tail the open checks are left mapped.
+        assert resident_kib(data_path) <= 2 * 1024
+        assert db[b'001999'] == value
