@@ -26,7 +26,7 @@ __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumE
 
 def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666, *,
          verify_checksums: bool = False, lock: bool = True,
-         lock_timeout: float | None = None) -> SemiDBM:
+         lock_timeout: float | None = None, cache_size: int = 16384) -> SemiDBM:
     """Open the semidbm database in directory *filename* and return it.
 
     :param filename: the database directory (str, bytes or os.PathLike); the data
@@ -40,11 +40,14 @@ def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666
         ``docs/sharing.rst``).  False takes no lock, for those who know.
     :param lock_timeout: seconds to wait for a lock held elsewhere (default: fail at
         once with :data:`error`, "locked by pid ...").
-    :raises ValueError: for any other flag.
+    :param cache_size: how many recently read values (of up to 1 KiB each) to keep in
+        memory, so a key read again is a dict lookup; 0 keeps none.  The cache is
+        emptied whenever it is full.  Writes through this object keep it exact.
+    :raises ValueError: for any other flag, or a negative *cache_size*.
     :raises error: if the database is missing ('r', 'w'), cannot be opened, or is
         locked by another process.
     :raises DBMLoadError: if the data file is not a semidbm file, or is damaged in a
         way that is not a torn tail.
     """
     return SemiDBM(filename, flag, mode, verify_checksums=verify_checksums, lock=lock,
-                   lock_timeout=lock_timeout)
+                   lock_timeout=lock_timeout, cache_size=cache_size)

@@ -18,6 +18,9 @@ DATA_NAME = 'data'
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
           'n': os.O_RDWR | os.O_CREAT | os.O_TRUNC}
 _SIZE_MASK = (1 << 32) - 1
+#: Values longer than this are never kept by the read cache: their copy out of the
+#: map costs more than the lookup a cache would save, and they would crowd it.
+CACHED_VALUE_MAX = 1024
 _HEAD = format.RECORD_HEAD.size
 
 
@@ -66,7 +69,7 @@ class SemiDBM(collections.abc.MutableMapping):
     """
 
     def __init__(self, path, flag='r', mode=0o666, *, verify_checksums=False, lock=True,
-                 lock_timeout=None):
+                 lock_timeout=None, cache_size=16384):
         if flag not in _FLAGS:
             raise ValueError(f"flag must be 'r', 'w', 'c' or 'n', not {flag!r}")
         self.path = os.fsdecode(os.fspath(path))
@@ -75,6 +78,14 @@ class SemiDBM(collections.abc.MutableMapping):
         self.readonly = flag == 'r'
         self.verify_checksums = verify_checksums
         self._mode = mode
+        if not isinstance(cache_size, int) or cache_size < 0:
+            raise ValueError(f'cache_size must be an int >= 0, not {cache_size!r}')
+        # The read cache: up to cache_size values of recent reads (the ``read_hot``
+        # benchmark).  Writes count themselves in _writes before they drop a key from
+        # it, so a read that raced a write sees the count move and keeps nothing.
+        self._cache_size = cache_size
+        self._cached_max = CACHED_VALUE_MAX if cache_size else -1
+        self._writes = 0
         # Writes, compaction and close hold it.  Reads don't (a lock costs them more
         # than the read itself, read_random benchmark): they take index and file from
         # ``_state``, which is swapped whole, and maps are never closed under a reader.
@@ -165,9 +176,10 @@ class SemiDBM(collections.abc.MutableMapping):
         self._snapshot_end = start  # close() need not write a snapshot that is current
         return loading.scan_into(index, buf, start, size, self._data_filename, self.path)
 
-    def _set_state(self, index, datafile):
+    def _set_state(self, index, datafile, cache=None):
         self._index, self._file = index, datafile
-        self._state = (index, datafile)
+        self._cache = {} if cache is None else cache
+        self._state = (index, datafile, self._cache)
 
     # -- reading ---------------------------------------------------------------
 
@@ -179,17 +191,28 @@ class SemiDBM(collections.abc.MutableMapping):
         """
         if key.__class__ is not bytes:
             key = coerce(key)
-        index, datafile = self._state
+        index, datafile, cache = self._state
+        value = cache.get(key)
+        if value is not None:
+            return value
+        writes = self._writes
         position = index[key]
         start = position >> 32
+        size = position & _SIZE_MASK
         buf = datafile.map  # once: close() in another thread may unmap it, or drop it
         try:
-            value = buf[start:start + (position & _SIZE_MASK)]
+            value = buf[start:start + size]
             if self.verify_checksums:
                 self._verify(buf, key, value, start)
         except (ValueError, AttributeError, TypeError):  # closed by another thread meanwhile
             self._check_open()
             raise
+        if size <= self._cached_max:
+            if len(cache) >= self._cache_size:
+                cache.clear()  # cheaper than an LRU's bookkeeping on every read
+            cache[key] = value
+            if self._writes != writes:  # a write of this key may have raced the read
+                cache.pop(key, None)
         return value
 
     def _verify(self, buf, key, value, start):
@@ -251,6 +274,9 @@ class SemiDBM(collections.abc.MutableMapping):
             except OSError as exc:
                 raise self._append_error(exc) from exc
             self._index[key] = (start + _HEAD + len(key)) << 32 | len(value)
+            self._writes += 1
+            if self._cache:
+                self._cache.pop(key, None)
 
     def __delitem__(self, key):
         """Delete *key* by appending a tombstone.
@@ -265,6 +291,8 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise KeyError(key)
             self._append(format.encode_delete(key))
             del self._index[key]
+            self._writes += 1
+            self._cache.pop(key, None)
 
     def update(self, other=(), /, **kwargs):
         """Store many pairs with one system call (the ``update_batch`` benchmark).
@@ -300,6 +328,10 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise error(f'{self.path}: {exc}') from None
             self._write(DataFile.append_many, blob)
             self._index.update(zip(keys, locations))
+            self._writes += 1
+            if self._cache:
+                for key in keys:
+                    self._cache.pop(key, None)
 
     @contextlib.contextmanager
     def batch(self, *, sync=False):
@@ -328,6 +360,8 @@ class SemiDBM(collections.abc.MutableMapping):
                 tombstones = list(map(format.encode_delete, keys))
                 self._append_many(b''.join(tombstones))
                 self._index.clear()
+                self._writes += 1
+                self._cache.clear()
 
     def _check_open(self):
         if self._file is None:
@@ -390,7 +424,7 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise error(exc.errno, f'compaction failed, the database is unchanged '
                             f'({exc.strerror})', self._data_filename) from exc
             old = self._file
-            self._set_state(index, compacted)
+            self._set_state(index, compacted, self._cache)  # the values did not change
             old.detach()
             try:
                 compaction.fsync_directory(self.path)

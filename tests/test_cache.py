@@ -1,0 +1,136 @@
+"""The read cache (semidbm/db.py): a value read again comes from memory, and no
+write through the same object, racing or not, ever leaves a stale value in it."""
+import threading
+
+import pytest
+
+import semidbm
+from semidbm.db import CACHED_VALUE_MAX
+
+
+@pytest.fixture
+def db(tmp_path):
+    with semidbm.open(str(tmp_path / 'db'), 'c') as opened:
+        opened.update({b'k': b'old', b'other': b'value'})
+        yield opened
+
+
+def cached(db):
+    return dict(db._cache)
+
+
+def test_a_value_read_is_kept_and_served_again(db):
+    assert db[b'k'] == b'old'
+    assert cached(db) == {b'k': b'old'}
+    db._state[1].map = None  # were it read from the file again, this would fail
+    assert db[b'k'] == b'old'
+
+
+@pytest.mark.parametrize('write, expected', [
+    pytest.param(lambda db: db.__setitem__(b'k', b'new'), b'new', id='setitem'),
+    pytest.param(lambda db: db.update({b'k': b'new'}), b'new', id='update'),
+    pytest.param(lambda db: db.setdefault(b'k', b'unused'), b'old', id='setdefault'),
+    pytest.param(lambda db: db.compact(), b'old', id='compact'),
+])
+def test_a_write_after_a_read_is_what_the_next_read_sees(db, write, expected):
+    assert db[b'k'] == b'old'
+    write(db)
+    assert db[b'k'] == expected
+    assert db.get(b'k') == expected
+
+
+@pytest.mark.parametrize('delete', [
+    pytest.param(lambda db: db.__delitem__(b'k'), id='del'),
+    pytest.param(lambda db: db.pop(b'k'), id='pop'),
+    pytest.param(lambda db: db.clear(), id='clear'),
+])
+def test_a_delete_after_a_read_is_a_key_error(db, delete):
+    assert db[b'k'] == b'old'
+    delete(db)
+    with pytest.raises(KeyError):
+        db[b'k']
+    assert b'k' not in db
+
+
+def test_a_closed_database_says_closed_even_for_a_cached_key(db):
+    assert db[b'k'] == b'old'
+    db.close()
+    with pytest.raises(semidbm.error, match='closed'):
+        db[b'k']
+
+
+def test_cache_size_zero_keeps_nothing(tmp_path):
+    path = str(tmp_path / 'db')
+    with semidbm.open(path, 'c', cache_size=0) as db:
+        db[b'k'] = b'v'
+        assert db[b'k'] == b'v' and db[b'k'] == b'v'
+        assert cached(db) == {}
+
+
+def test_a_full_cache_is_emptied_and_never_grows_past_its_size(tmp_path):
+    with semidbm.open(str(tmp_path / 'db'), 'c', cache_size=3) as db:
+        db.update((b'%d' % n, b'v%d' % n) for n in range(10))
+        for n in range(10):
+            assert db[b'%d' % n] == b'v%d' % n
+            assert len(cached(db)) <= 3
+        assert cached(db) == {b'9': b'v9'}  # emptied at the 4th, the 7th and the 10th
+
+
+def test_long_values_are_not_cached(db):
+    db[b'long'] = b'x' * (CACHED_VALUE_MAX + 1)
+    db[b'edge'] = b'x' * CACHED_VALUE_MAX
+    assert db[b'long'] and db[b'edge']
+    assert set(cached(db)) == {b'edge'}
+
+
+@pytest.mark.parametrize('size', [-1, 1.5, '10'])
+def test_a_bad_cache_size_is_refused(tmp_path, size):
+    with pytest.raises(ValueError, match='cache_size'):
+        semidbm.open(str(tmp_path / 'db'), 'c', cache_size=size)
+
+
+class RacingIndex(dict):
+    """An index whose lookup of *key* lets a write of it happen in the middle of the
+    read: after the read took the old position, before it copied the value."""
+
+    def arm(self, db, key, value):
+        self.db, self.key, self.value = db, key, value
+
+    def __getitem__(self, key):
+        position = super().__getitem__(key)
+        if key == getattr(self, 'key', None):
+            del self.key
+            self.db[key] = self.value
+        return position
+
+
+def test_a_read_racing_a_write_leaves_no_stale_value(db):
+    index = RacingIndex(db._index)
+    db._set_state(index, db._file, db._cache)
+    index.arm(db, b'k', b'new')
+    assert db[b'k'] == b'old'  # the read began before the write: either value is right
+    assert b'k' not in cached(db)
+    assert db[b'k'] == b'new'
+
+
+def test_reads_in_threads_racing_writes_end_with_the_last_value(tmp_path):
+    path = str(tmp_path / 'db')
+    with semidbm.open(path, 'c') as db:
+        db[b'k'] = b'0'
+        stop = threading.Event()
+
+        def read():
+            while not stop.is_set():
+                db[b'k']
+
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for thread in readers:
+            thread.start()
+        try:
+            for n in range(1, 3000):
+                db[b'k'] = b'%d' % n
+        finally:
+            stop.set()
+            for thread in readers:
+                thread.join()
+        assert db[b'k'] == b'2999'
