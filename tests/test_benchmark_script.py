@@ -69,6 +69,35 @@ def test_one_module_prints_a_line_per_chosen_workload(tmp_path):
     assert done.stderr == ''
 
 
+def test_rounds_run_every_module_again_and_keep_each_best(tmp_path):
+    out = tmp_path / 'results.json'
+    done = run_benchmark('--compare', 'semidbm', 'dict', '-n', '100', '-t',
+                         'fill_random,read_hot', '--rounds', '2', '--json', str(out),
+                         '--progress', 'plain', cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run, = json.loads(out.read_text())['runs']
+    assert run['rounds'] == 2 and [r['rounds'] for r in run['results']] == [2, 2]
+    assert done.stderr.count('round 2/2,') == 2
+    assert 'rounds: 2 (each workload: its fastest round' in done.stdout
+    # Every workload reports per-workload peaks where the OS can reset the peak.
+    if os.path.exists('/proc/self/clear_refs'):
+        assert set(run['results'][0]['peak_rss_by_workload']) == {'fill_random', 'read_hot'}
+
+
+def test_best_of_rounds_takes_each_workloads_fastest_and_the_highest_peak():
+    script = load_script()
+
+    def result(fill, read, peak):
+        return {'name': 'x', 'num_keys': 1, 'peak_rss_bytes': peak, 'rss_after_data_bytes': 1,
+                'workloads': {'fill': {'ops_per_sec': fill}, 'read': {'ops_per_sec': read}}}
+
+    best = script.best_of([result(10, 5, 100), result(7, 9, 300), result(8, 1, 200)])
+    assert best['workloads'] == {'fill': {'ops_per_sec': 10}, 'read': {'ops_per_sec': 9}}
+    assert (best['peak_rss_bytes'], best['rounds']) == (300, 3)
+    failed = {'name': 'x', 'num_keys': 1, 'error': 'child exited with status 1'}
+    assert script.best_of([result(1, 1, 1), failed]) is failed
+
+
 def test_max_keys_runs_the_first_module_again_at_the_capped_size(tmp_path):
     out = tmp_path / 'results.json'
     done = run_benchmark('--compare', 'semidbm', 'dbm.dumb', '-n', '300', '-t',
