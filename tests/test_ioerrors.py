@@ -440,3 +440,22 @@ def test_a_read_only_filesystem(tmpfs):
             semidbm.open(path, flag)
         assert info.value.errno == errno.EROFS, flag
     assert contents(path) == {b'a': b'1'}
+
+
+def test_a_delete_that_cannot_be_written_raises_and_keeps_the_key(path, monkeypatch):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+        assert db[b'a'] == b'1'  # cached: the failed delete must not leave it so
+
+        def full(self, blob):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(datafile.DataFile, 'append', full)
+        with pytest.raises(semidbm.error) as info:
+            del db[b'a']
+        assert_clear_error(info, errno.ENOSPC, path)
+        assert db[b'a'] == b'1' and b'a' in db
+        monkeypatch.undo()
+        del db[b'a']
+        assert b'a' not in db
+    assert contents(path) == {}

@@ -95,3 +95,12 @@ def test_a_read_only_open_gives_the_scanned_pages_back(tmp_path, monkeypatch):
         # At most the last window and the tail the open checks are left mapped.
         assert resident_kib(data_path) <= 2 * 1024
         assert db[b'001999'] == value
+
+
+def test_pages_that_cannot_be_given_back_are_kept_quietly():
+    class Refusing:
+        def madvise(self, *args):
+            raise OSError(22, 'Invalid argument')
+
+    assert loading._release(Refusing(), 0, 3 * mmap.PAGESIZE + 5) == 0
+    assert loading._release(b'bytes have no madvise', 0, 3 * mmap.PAGESIZE) == 0
