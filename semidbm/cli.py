@@ -16,8 +16,7 @@ import sys
 import time
 
 import semidbm
-from semidbm import format, repair, snapshot
-from semidbm.db import DATA_NAME
+from semidbm import repair
 
 _BATCH = 10000
 _DAMAGE_SHOWN = 10
@@ -218,46 +217,33 @@ def _count(number, noun):
     return f'{number} {noun}' + ('' if number == 1 else 's')
 
 
-def _data_file(path):
-    return os.path.join(os.fsdecode(path), DATA_NAME)
-
-
 # -- the subcommands -----------------------------------------------------------
 
 def cmd_stat(args):
-    """Print what is in the database and how much a compaction would reclaim."""
+    """Print what :meth:`semidbm.SemiDBM.stats` says of the database."""
     with _open(args, args.path, 'r') as db:
-        keys = db.keys()
-        live = format.HEADER.size + sum(
-            format.record_size(len(key), len(db[key])) for key in keys)
-        state = snapshot_state(args.path)
-    size = os.path.getsize(_data_file(args.path))
-    with open(_data_file(args.path), 'rb') as f:
-        version = '%d.%d' % format.check_header(f.read(format.HEADER.size), f.name)
+        stats = db.stats()
     for label, value in [
-            ('path', args.path), ('format', version), ('keys', len(keys)),
-            ('file size', f'{size} bytes'), ('live bytes', f'{live} bytes'),
-            ('dead bytes', f'{size - live} bytes'),
-            ('reclaimable', f'{(size - live) / size:.1%} (by compact)'),
-            ('snapshot', state)]:
+            ('path', args.path), ('format', stats['format']), ('keys', stats['keys']),
+            ('file size', f'{stats["file_size"]} bytes'),
+            ('live bytes', f'{stats["live_bytes"]} bytes'),
+            ('dead bytes', f'{stats["dead_bytes"]} bytes'),
+            ('reclaimable', f'{stats["reclaimable"]:.1%} (by compact)'),
+            ('snapshot', _snapshot_state(stats))]:
         print(f'{label + ":":<13}{value}')
 
 
-def snapshot_state(path):
-    """Describe the index snapshot of *path*: none, fresh, partial or not valid."""
-    filename = os.path.join(os.fsdecode(path), snapshot.NAME)
-    if not os.path.exists(filename):
-        return 'none'
-    with repair.mapped(_data_file(path)) as (buf, size):
-        ino = os.stat(_data_file(path)).st_ino
-        loaded = snapshot.load(filename, buf, size, ino)
-    if loaded is None:
+def _snapshot_state(stats):
+    state = stats['snapshot']
+    if state == 'fresh':
+        return f'fresh ({stats["keys"]} keys, covers the whole data file)'
+    if state == 'partial':
+        return (f'partial (covers {stats["snapshot_covers"]} of {stats["file_size"]} '
+                f'bytes; the rest is scanned at open, and the snapshot rewritten at the '
+                f'next writable close)')
+    if state == 'invalid':
         return 'not valid for this data file (ignored at open; rewritten at close)'
-    index, covered = loaded
-    if covered >= size:
-        return f'fresh ({len(index)} keys, covers the whole data file)'
-    return (f'partial (covers {covered} of {size} bytes; the rest is scanned at '
-            f'open, and the snapshot rewritten at the next writable close)')
+    return state
 
 
 def cmd_check(args):
@@ -311,16 +297,16 @@ def cmd_repair(args):
 def cmd_compact(args):
     """Rewrite the data file with only the live records."""
     with _open(args, args.path, 'w') as db:
-        before = os.path.getsize(_data_file(args.path))
+        before = db.stats()['file_size']
         progress = Progress('compact')
         progress(0, 1)
         try:
             db.compact()
         finally:
             progress.finish()
-        keys = len(db)
-    after = os.path.getsize(_data_file(args.path))
-    print(f'compacted {_count(keys, "key")}: {before} -> {after} bytes')
+        after = db.stats()
+    print(f'compacted {_count(after["keys"], "key")}: {before} -> {after["file_size"]} '
+          f'bytes')
 
 
 def cmd_get(args):

@@ -13,7 +13,7 @@ import errno
 import mmap
 import os
 
-from semidbm import format
+from semidbm import format, layout
 
 #: Smallest and largest step by which a writable file grows (a quarter of its size
 #: in between): small databases stay small, big ones grow a few times per GiB.
@@ -28,21 +28,26 @@ class DataFile:
 
     :param fd: an open descriptor, owned from now on (closed by :meth:`close`).
     :param end: the logical end (everything after it is pad or a torn tail).
+    :param scanned: a read-only map of the whole file, made to scan it: a read-only
+        DataFile keeps it rather than map the file twice.
     """
 
-    def __init__(self, path, fd, end, writable):
+    def __init__(self, path, fd, end, writable, scanned=None):
         self.path = path
         self.fd = fd
         self.end = end
         self.writable = writable
-        self.size = os.fstat(fd).st_size
-        self.map = None
         if writable:
             # A torn tail left by a crash is cut before anything is appended after it.
             # Pad comes with the first append: an open that only reads writes nothing.
             os.ftruncate(fd, end)
             self.size = end
-        self.map = self._map()
+            self.map = self._map()
+        elif scanned is not None:
+            self.size, self.map = len(scanned), scanned
+        else:
+            self.size = os.fstat(fd).st_size
+            self.map = self._map()
 
     def _map(self):
         access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
@@ -84,7 +89,7 @@ class DataFile:
         length = len(blob)
         if start + length >= self.size:
             self._remap(length)
-        _pwrite_all(self.fd, blob, start)
+        layout.write_all(self.fd, blob, start)
         self.end = start + length
         return start
 
@@ -116,6 +121,10 @@ class DataFile:
             self.map.flush()
             os.fsync(self.fd)
 
+    def inode(self):
+        """The file's inode number (which an index snapshot is tied to)."""
+        return os.fstat(self.fd).st_ino
+
     def detach(self):
         """Close the descriptor of a file that compaction replaced; leave the map to
         readers that may hold it (it is unmapped when dropped)."""
@@ -132,11 +141,3 @@ class DataFile:
         finally:
             os.close(self.fd)
 
-
-def _pwrite_all(fd, data, offset):
-    """Write all of *data* at *offset*, front to back, however many calls it takes."""
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written

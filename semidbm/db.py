@@ -1,47 +1,40 @@
-"""The store: an in-memory index over an append-only data file.
+"""The store: a mapping over an index in memory and an append-only data file.
 
-The index maps each key to one int, ``value_offset << 32 | value_size`` (built by
-:mod:`semidbm.loading`); the record bytes are :mod:`semidbm.format`'s, the file's
-map :mod:`semidbm.datafile`'s, compaction :mod:`semidbm.compaction`'s.
+The index maps each key to its entry (:func:`semidbm.format.entry`); the open sequence
+that builds it is :mod:`semidbm.opening`'s, the record bytes :mod:`semidbm.format`'s,
+the file's map :mod:`semidbm.datafile`'s, compaction :mod:`semidbm.compaction`'s.
 """
 import collections.abc
 import contextlib
-import os
 import threading
 
-from semidbm import compaction, format, loading, snapshot
-from semidbm import lock as process_lock
-from semidbm.datafile import DataFile
-from semidbm.exceptions import DBMChecksumError, DBMNotFoundError, error
+from semidbm import compaction, format, opening, snapshot
+from semidbm.exceptions import DBMChecksumError, error
 
-DATA_NAME = 'data'
-_FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
-          'n': os.O_RDWR | os.O_CREAT | os.O_TRUNC}
-_SIZE_MASK = (1 << 32) - 1
 #: Values longer than this are never kept by the read cache: their copy out of the
 #: map costs more than the lookup a cache would save, and they would crowd it.
 CACHED_VALUE_MAX = 1024
 _HEAD = format.RECORD_HEAD.size
+_SHIFT, _SIZE_MASK = format.ENTRY_SHIFT, format.ENTRY_SIZE_MASK
 
 
-class _ClosedIndex:
-    """Stands in for the index once the db is closed: every use raises ``error``.
+class _Closed:
+    """Stands in for the index and the data file of a closed db: any use raises.
 
-    The one place that checks "closed", at no cost to the open path (every
-    operation goes through the index first).
+    The one place that knows "closed", at no cost to an open db: every operation
+    goes through the index or the file, so none needs a check of its own.
     """
 
     def __init__(self, path):
         self.path = path
 
-    def error(self):
-        return error(f'{self.path}: the database is closed; open it again to use it')
-
     def _closed(self, *args):
-        raise self.error()
+        raise error(f'{self.path}: the database is closed; open it again to use it')
 
-    __getitem__ = __setitem__ = __delitem__ = __contains__ = __iter__ = _closed
-    __len__ = get = pop = keys = items = _closed
+    __getitem__ = __setitem__ = __delitem__ = __contains__ = __iter__ = __len__ = _closed
+
+    def __getattr__(self, name):
+        self._closed()
 
 
 def coerce(data, what='key'):
@@ -65,21 +58,25 @@ class SemiDBM(collections.abc.MutableMapping):
     """An open semidbm database; use :func:`semidbm.open` to get one.
 
     :param path: the database directory.
-    :param flag: 'r', 'w', 'c' or 'n', as in :func:`semidbm.open`.
+    :param flag: 'r', 'w', 'c' or 'n', and the other parameters, as in
+        :func:`semidbm.open`.
     """
 
     def __init__(self, path, flag='r', mode=0o666, *, verify_checksums=False, lock=True,
                  lock_timeout=None, cache_size=16384):
-        if flag not in _FLAGS:
-            raise ValueError(f"flag must be 'r', 'w', 'c' or 'n', not {flag!r}")
-        self.path = os.fsdecode(os.fspath(path))
-        self._data_filename = os.path.join(self.path, DATA_NAME)
-        self._snapshot_filename = os.path.join(self.path, snapshot.NAME)
-        self.readonly = flag == 'r'
-        self.verify_checksums = verify_checksums
-        self._mode = mode
         if not isinstance(cache_size, int) or cache_size < 0:
             raise ValueError(f'cache_size must be an int >= 0, not {cache_size!r}')
+        opened = opening.open_database(path, flag, mode, lock=lock,
+                                       lock_timeout=lock_timeout)
+        # From here on nothing can fail: the object is whole, or was never made.
+        self._files = opened.files
+        self.path = opened.files.directory
+        self.readonly = not opened.datafile.writable
+        self.verify_checksums = verify_checksums
+        self._process_lock = opened.process_lock
+        self._file_mode = opened.mode
+        self._version = opened.version
+        self._snapshot_end = opened.snapshot_end  # close() need not rewrite a current one
         # The read cache: up to cache_size values of recent reads (the ``read_hot``
         # benchmark).  Writes count themselves in _writes before they drop a key from
         # it, so a read that raced a write sees the count move and keeps nothing.
@@ -90,96 +87,16 @@ class SemiDBM(collections.abc.MutableMapping):
         # than the read itself, read_random benchmark): they take index and file from
         # ``_state``, which is swapped whole, and maps are never closed under a reader.
         self._lock = threading.RLock()
-        self._set_state(_ClosedIndex(self.path), None)
-        self._process_lock = None
-        try:
-            self._set_state(*self._open_file(flag, lock, lock_timeout))
-        except BaseException:
-            self._release_process_lock()
-            raise
-
-    # -- opening ---------------------------------------------------------------
-
-    def _open_file(self, flag, lock, lock_timeout):
-        if flag in 'cn':
-            try:
-                os.makedirs(self.path, exist_ok=True)
-            except OSError as exc:  # a file in the way, say
-                raise error(exc.errno, f'cannot create the database directory: '
-                            f'{exc.strerror}', self.path) from exc
-        elif not os.path.isfile(self._data_filename):
-            try:  # isfile is False for a directory we may not enter, too: say which
-                os.stat(self._data_filename)
-            except (FileNotFoundError, NotADirectoryError):
-                pass
-            except OSError as exc:
-                raise error(exc.errno, f'cannot open the database: {exc.strerror}',
-                            self._data_filename) from exc
-            raise DBMNotFoundError(
-                f'{self.path}: no semidbm database here (no file '
-                f'{self._data_filename!r}); open it with flag "c" to create one')
-        if lock:  # before anything is changed ('n' truncates); see lock.py
-            self._process_lock = process_lock.acquire(self.path, not self.readonly,
-                                                      self._mode, lock_timeout)
-        try:
-            if flag == 'n':
-                snapshot.remove(self._snapshot_filename)
-            fd = os.open(self._data_filename, _FLAGS[flag] | getattr(os, 'O_BINARY', 0),
-                         self._mode)
-        except OSError as exc:
-            raise error(exc.errno, f'cannot open the database: {exc.strerror}',
-                        exc.filename or self._data_filename) from exc
-        try:
-            return self._load(fd)
-        except BaseException as exc:
-            os.close(fd)
-            if isinstance(exc, OSError) and not isinstance(exc, error):
-                # Writing the header of a new file, mapping it: a full disk, no memory.
-                raise error(exc.errno, f'cannot load the database: {exc.strerror}',
-                            self._data_filename) from exc
-            raise
-
-    def _load(self, fd):
-        """Build the index from the file open at *fd*; return it and the DataFile.
-
-        A read-only open keeps the map it scanned; a writable one maps the file
-        again for writing, once the torn tail (if any) is known.
-        """
-        if not self.readonly:
-            compaction.remove_leftover(self._data_filename)
-        stat = os.fstat(fd)
-        if stat.st_size == 0:
-            if self.readonly:
-                self._build_index(b'', 0, 0)  # an empty file cannot be mapped: say why
-            os.write(fd, format.HEADER_BYTES)
-        scanned = DataFile(self._data_filename, fd, None, writable=False)
-        try:
-            index, end = self._build_index(scanned.map, scanned.size, stat.st_ino)
-        except BaseException:
-            scanned.map.close()
-            raise
-        if self.readonly:
-            scanned.end = end
-            return index, scanned
-        scanned.map.close()
-        return index, DataFile(self._data_filename, fd, end, writable=True)
-
-    def _build_index(self, buf, size, ino):
-        """Return the index of the data in *buf* and where the data ends.
-
-        A fresh index snapshot gives the index up to where it was taken (the ``load``
-        benchmark); only the records after that are scanned.
-        """
-        loading.check_header(buf, self._data_filename)
-        snapshot_index = snapshot.load(self._snapshot_filename, buf, size, ino)
-        index, start = snapshot_index or ({}, format.HEADER.size)
-        self._snapshot_end = start  # close() need not write a snapshot that is current
-        return loading.scan_into(index, buf, start, size, self._data_filename, self.path)
+        self._set_state(opened.index, opened.datafile)
 
     def _set_state(self, index, datafile, cache=None):
         self._index, self._file = index, datafile
         self._cache = {} if cache is None else cache
         self._state = (index, datafile, self._cache)
+
+    @property
+    def _data_filename(self):  # semidbm 0.5.1's name for it
+        return self._files.data
 
     # -- reading ---------------------------------------------------------------
 
@@ -196,16 +113,16 @@ class SemiDBM(collections.abc.MutableMapping):
         if value is not None:
             return value
         writes = self._writes
-        position = index[key]
-        start = position >> 32
-        size = position & _SIZE_MASK
+        entry = index[key]
+        start = entry >> _SHIFT
+        size = entry & _SIZE_MASK
         buf = datafile.map  # once: close() in another thread may unmap it, or drop it
         try:
             value = buf[start:start + size]
             if self.verify_checksums:
                 self._verify(buf, key, value, start)
-        except (ValueError, AttributeError, TypeError):  # closed by another thread meanwhile
-            self._check_open()
+        except (ValueError, TypeError):  # closed by another thread meanwhile
+            self._file.map  # noqa: B018 -- raises the closed error if so
             raise
         if size <= self._cached_max:
             if len(cache) >= self._cache_size:
@@ -222,9 +139,9 @@ class SemiDBM(collections.abc.MutableMapping):
         if (end + format.CHECKSUM.size > len(buf)
                 or format.crc32(value, format.crc32(key))
                 != format.CHECKSUM.unpack_from(buf, end)[0]):
-            record = start - format.RECORD_HEAD.size - len(key)
+            record = start - _HEAD - len(key)
             raise DBMChecksumError(
-                f'{self._data_filename}: checksum mismatch for key {key!r} in the record '
+                f'{self._files.data}: checksum mismatch for key {key!r} in the record '
                 f'at offset {record}; run: python -m semidbm check {self.path}')
 
     def __contains__(self, key):
@@ -247,6 +164,28 @@ class SemiDBM(collections.abc.MutableMapping):
         with self._lock:
             return list(self._index)
 
+    def stats(self):
+        """Describe the database: a dict of its keys, bytes and snapshot.
+
+        ``keys``; ``file_size`` (the data's bytes, without pad); ``live_bytes`` (what
+        :meth:`compact` would leave) and ``dead_bytes`` (what it would reclaim);
+        ``reclaimable`` (their fraction of the file); ``format`` (the file format's
+        version, ``'1.1'``); ``snapshot`` (``'none'``, ``'fresh'``, ``'partial'``: it
+        covers ``snapshot_covers`` bytes and the rest is scanned at open, or
+        ``'invalid'``: it is ignored at open and rewritten at close).  Cost: one pass
+        over the keys; no read of the file.
+        """
+        with self._lock:
+            end = self._file.end
+            live = format.HEADER.size + sum(
+                format.OVERHEAD + len(key) + (entry & _SIZE_MASK)
+                for key, entry in self._index.items())
+            stats = {'path': self.path, 'format': '%d.%d' % self._version,
+                     'keys': len(self._index), 'file_size': end, 'live_bytes': live,
+                     'dead_bytes': end - live, 'reclaimable': (end - live) / end}
+            stats.update(snapshot.state(self._files, self._snapshot_end, end))
+            return stats
+
     # -- writing ---------------------------------------------------------------
 
     def __setitem__(self, key, value):
@@ -266,14 +205,11 @@ class SemiDBM(collections.abc.MutableMapping):
             raise error(f'{self.path}: {exc}') from None
         with self._lock:
             # The append inlined: one frame less on the ``fill_*`` benchmarks' path.
-            datafile = self._file
-            if datafile is None:
-                raise self._closed_error()
             try:
-                start = datafile.append(record)
+                start = self._file.append(record)
             except OSError as exc:
                 raise self._append_error(exc) from exc
-            self._index[key] = (start + _HEAD + len(key)) << 32 | len(value)
+            self._index[key] = (start + _HEAD + len(key)) << _SHIFT | len(value)
             self._writes += 1
             if self._cache:
                 self._cache.pop(key, None)
@@ -289,13 +225,11 @@ class SemiDBM(collections.abc.MutableMapping):
             self._check_writable('delete a key')
         with self._lock:
             # The append inlined, as in __setitem__ (the ``delete_sequential`` benchmark).
-            index, datafile = self._index, self._file
-            if datafile is None:
-                raise self._closed_error()
+            index = self._index
             if key not in index:
                 raise KeyError(key)
             try:
-                datafile.append(format.encode_delete(key))
+                self._file.append(format.encode_delete(key))
             except OSError as exc:
                 raise self._append_error(exc) from exc
             del index[key]
@@ -327,16 +261,13 @@ class SemiDBM(collections.abc.MutableMapping):
             pairs = list(pairs)
         if not pairs:
             return
-        with self._lock:
-            datafile = self._file
-            if datafile is None:  # closed by another thread since the check
-                raise self._closed_error()
+        with self._writing('store values') as datafile:
             try:
-                blob, keys, locations = format.encode_puts(pairs, datafile.end, _coerce_pair)
+                blob, keys, entries = format.encode_puts(pairs, datafile.end, _coerce_pair)
             except format.RecordTooLarge as exc:
                 raise error(f'{self.path}: {exc}') from None
-            self._append_many(blob)
-            self._index.update(zip(keys, locations))
+            self._append_many(datafile, blob)
+            self._index.update(zip(keys, entries))
             self._writes += 1
             if self._cache:
                 for key in keys:
@@ -347,93 +278,87 @@ class SemiDBM(collections.abc.MutableMapping):
         """Group writes: ``with db.batch(): ...`` holds the write lock for the block.
 
         Each assignment in the block still reaches the operating system when it
-        returns (appends are copies into the shared map: there is no system call per
-        record to save, see the ``fill_*`` benchmarks), and no other thread's writes
-        land between the block's records.  With *sync*, one ``fsync`` at the end of
-        the block makes all of it durable on disk; without, durability on disk
-        comes at :meth:`sync` (:meth:`close` does not fsync).  Not a transaction: a
-        crash in the middle keeps the records written before it.
+        returns, and no other thread's writes land between the block's records.
+        With *sync*, one ``fsync`` at the end of the block makes all of it durable
+        on disk; without, durability on disk comes at :meth:`sync` (:meth:`close`
+        does not fsync).  Not a transaction: a crash in the middle keeps the records
+        written before it.
         """
-        self._check_writable('write a batch')
-        with self._lock:
+        # Appends are copies into the shared map: there is no system call per record
+        # for a batch to save (the ``fill_*`` benchmarks).
+        with self._writing('write a batch'):
             yield self
             if sync:
                 self.sync()
 
     def clear(self):
         """Delete every key: one tombstone each, appended together."""
-        self._check_writable('clear the database')
-        with self._lock:
+        with self._writing('clear the database') as datafile:
             keys = list(self._index)
             if keys:
-                tombstones = list(map(format.encode_delete, keys))
-                self._append_many(b''.join(tombstones))
+                self._append_many(datafile, b''.join(map(format.encode_delete, keys)))
                 self._index.clear()
                 self._writes += 1
                 self._cache.clear()
 
-    def _check_open(self):
-        if self._file is None:
-            raise self._closed_error()
-
-    def _closed_error(self):
-        return _ClosedIndex(self.path).error()
+    @contextlib.contextmanager
+    def _writing(self, action):
+        """The one way in for the writes off the hot paths: holds the lock, refuses a
+        closed or read-only db, and yields the data file."""
+        with self._lock:
+            self._check_writable(action)
+            yield self._file
 
     def _check_writable(self, action):
-        self._check_open()
-        if self.readonly:
+        if not self._file.writable:  # on a closed db, _Closed raises first
             raise error(f'{self.path}: cannot {action}: the database was opened '
                         f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
 
-    def _append_many(self, blob):
-        """Append *blob*, whole records, to the data file; return its offset.
-        All writes but setitem's and delitem's (inlined) come here."""
-        datafile = self._file
-        if datafile is None:  # closed by another thread since the caller's check
-            raise self._closed_error()
+    def _append_many(self, datafile, blob):
+        """Append *blob*, whole records; all writes but setitem's and delitem's
+        (inlined) come here."""
         try:
             return datafile.append_many(blob)
         except OSError as exc:
             raise self._append_error(exc) from exc
 
     def _append_error(self, exc):
+        if isinstance(exc, error):  # already ours: the db is closed
+            return exc
         return error(exc.errno, f'cannot append to the database ({exc.strerror}); '
-                     f'nothing was written', self._data_filename)
+                     f'nothing was written', self._files.data)
 
     # -- compaction, sync and close ---------------------------------------------
 
     def compact(self):
         """Rewrite the data file with only the live records.
 
-        The records' bytes are copied, not re-encoded (the ``compact`` benchmark).
-        A crash at any step leaves the old file or the new one, both complete.
+        The records' bytes are copied, not re-encoded.  A crash at any step leaves
+        the old file or the new one, both complete.  Cost: a write of the live
+        bytes, two fsyncs.
 
         :raises error: if it fails; the database is then unchanged and usable.
         """
-        self._check_writable('compact')
-        with self._lock:
-            self._check_open()
+        with self._writing('compact') as datafile:
             try:
                 # The snapshot describes the old file: it goes before the replace, as
                 # left beside the new file by a crash it would be trusted again if
                 # the new file ever got the old one's inode number.  It is written
                 # anew at close, not here (the ``compact`` benchmark).
-                snapshot.remove(self._snapshot_filename)
+                snapshot.discard(self._files)
                 self._snapshot_end = None
-                index, compacted = compaction.write_compacted(
-                    self._file, self._index, self._data_filename, self._mode)
+                compaction.compact(self._files, datafile, self._index, self._file_mode,
+                                   self._switch_to)
             except OSError as exc:
+                if isinstance(exc, error):
+                    raise
                 raise error(exc.errno, f'compaction failed, the database is unchanged '
-                            f'({exc.strerror})', self._data_filename) from exc
-            old = self._file
-            self._set_state(index, compacted, self._cache)  # the values did not change
-            old.detach()
-            try:
-                compaction.fsync_directory(self.path)
-            except OSError as exc:
-                raise error(exc.errno, f'compacted, but the directory could not be '
-                            f'synced ({exc.strerror}): the old file may come back after '
-                            f'a power loss', self.path) from exc
+                            f'({exc.strerror})', self._files.data) from exc
+
+    def _switch_to(self, index, datafile):
+        old = self._file
+        self._set_state(index, datafile, self._cache)  # the values did not change
+        old.detach()
 
     def sync(self):
         """Make every write so far durable on disk (``msync`` and ``fsync``).
@@ -441,13 +366,14 @@ class SemiDBM(collections.abc.MutableMapping):
         Harmless on a read-only db (shelve calls it).
         """
         with self._lock:
-            self._check_open()
             try:
                 self._file.sync()
             except OSError as exc:
+                if isinstance(exc, error):
+                    raise
                 raise error(exc.errno, f'cannot sync the database ({exc.strerror}); the '
                             f'writes since the last sync may not be on disk',
-                            self._data_filename) from exc
+                            self._files.data) from exc
 
     def close(self, compact=False):
         """Close the db; with *compact*, compact it first.  Closing twice is harmless.
@@ -456,27 +382,24 @@ class SemiDBM(collections.abc.MutableMapping):
         On a read-only db, *compact* is ignored (as in semidbm 0.5.1).
         """
         with self._lock:
-            if self._file is None:
+            if isinstance(self._file, _Closed):
                 return
             if compact and not self.readonly:
                 self.compact()
             if not self.readonly:
                 self._save_snapshot()
             datafile = self._file
-            self._set_state(_ClosedIndex(self.path), None)
+            closed = _Closed(self.path)
+            self._set_state(closed, closed)
             try:
                 datafile.close()
             except OSError as exc:
                 # Closed all the same; a pad left behind is ignored by the next open.
                 raise error(exc.errno, f'closing the database failed ({exc.strerror})',
-                            self._data_filename) from exc
+                            self._files.data) from exc
             finally:
-                self._release_process_lock()
-
-    def _release_process_lock(self):
-        held, self._process_lock = self._process_lock, None
-        if held is not None:
-            held.release()
+                if self._process_lock is not None:
+                    self._process_lock.release()
 
     def _save_snapshot(self):
         """Save the index for the next open (large databases only, see snapshot.py)."""
@@ -484,14 +407,14 @@ class SemiDBM(collections.abc.MutableMapping):
         if datafile.end == self._snapshot_end:
             return
         if len(self._index) < snapshot.MIN_KEYS:
-            snapshot.remove(self._snapshot_filename)
+            snapshot.discard(self._files)
             return
         try:
-            snapshot.write(self._snapshot_filename, self._index, datafile.map,
-                           datafile.end, os.fstat(datafile.fd).st_ino)
+            snapshot.write(self._files, self._index, datafile.map, datafile.end,
+                           datafile.inode(), self._file_mode)
         except OSError:
             # Only an optimisation: without it the next open scans.
-            snapshot.remove(self._snapshot_filename)
+            snapshot.discard(self._files)
 
     def __enter__(self):
         return self
@@ -500,13 +423,16 @@ class SemiDBM(collections.abc.MutableMapping):
         self.close()
 
     def __del__(self):
+        if '_state' not in self.__dict__:  # __init__ failed: nothing was opened
+            return
         try:
             self.close()
         except Exception:
             pass
 
     def __repr__(self):
-        state = 'closed' if self._file is None else f'{len(self._index)} keys'
+        closed = isinstance(self._file, _Closed)
+        state = 'closed' if closed else f'{len(self._index)} keys'
         mode = 'read-only' if self.readonly else 'read-write'
         return f'<{type(self).__name__} {self.path!r} {mode}, {state}>'
 

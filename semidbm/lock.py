@@ -23,10 +23,9 @@ except ImportError:  # pragma: no cover (Windows; tests/test_lock.py emulates it
     fcntl = None
     import msvcrt
 
+from semidbm import layout
 from semidbm.exceptions import error
 
-#: The lock file, on Windows only.
-LOCK_NAME = 'lock'
 #: The byte ``msvcrt.locking`` locks: past the pid, which stays readable (a
 #: Windows lock also stops reads of the bytes it covers).
 _WINDOWS_LOCK_OFFSET = 1 << 20
@@ -52,8 +51,9 @@ class ProcessLock:
             os.close(fd)  # releases a flock
 
 
-def acquire(directory, exclusive, mode=0o666, timeout=None):
-    """Lock the database in *directory*; return a :class:`ProcessLock`, or ``None``.
+def acquire(files, exclusive, mode=0o666, timeout=None):
+    """Lock the database of *files* (a :class:`~semidbm.layout.Layout`); return a
+    :class:`ProcessLock`, or ``None``.
 
     ``None`` only on Windows, for a reader (see the module's docstring).
 
@@ -63,8 +63,9 @@ def acquire(directory, exclusive, mode=0o666, timeout=None):
         at once.
     :raises error: when the lock is held elsewhere, naming the holder's pid if known.
     """
+    directory = files.directory
     if fcntl is None:
-        return _acquire_windows(directory, exclusive, mode, timeout)
+        return _acquire_windows(files, exclusive, mode, timeout)
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
     except OSError as exc:
@@ -153,11 +154,11 @@ def _flock_holders(st, table='/proc/locks'):
     return writers, readers
 
 
-def _acquire_windows(directory, exclusive, mode, timeout):
-    path = os.path.join(directory, LOCK_NAME)
+def _acquire_windows(files, exclusive, mode, timeout):
+    directory = files.directory
     flags = os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY
     try:
-        fd = os.open(path, flags | getattr(os, 'O_BINARY', 0), mode)
+        fd = layout.open_file(files.lock, flags, mode)
     except FileNotFoundError:
         if exclusive:
             raise error(f'{directory}: no such database directory') from None

@@ -16,11 +16,8 @@ resumes at the next record that verifies.  They are the library behind
 import mmap
 import os
 import shutil
-import time
 
-from semidbm import format, lock, snapshot
-from semidbm.compaction import SUFFIX, fsync_directory, write_all
-from semidbm.db import DATA_NAME
+from semidbm import format, layout, lock, snapshot
 from semidbm.exceptions import error
 
 
@@ -123,16 +120,11 @@ def check(path, progress=None, lock_timeout=None):
 
     :raises error: if there is no data file, or a writer holds the lock.
     """
-    filename = os.path.join(os.fsdecode(path), DATA_NAME)
-    held = _lock(path, False, lock_timeout)
-    try:
-        with mapped(filename) as (buf, size):
-            report = Report(filename, size)
-            for _ in walk(buf, size, report, progress):
-                pass
-    finally:
-        if held is not None:
-            held.release()
+    files = layout.Layout(path)
+    with _locked(files, False, lock_timeout), mapped(files.data) as (buf, size):
+        report = Report(files.data, size)
+        for _ in walk(buf, size, report, progress):
+            pass
     return report
 
 
@@ -141,46 +133,48 @@ def repair(path, progress=None, lock_timeout=None):
 
     The original is kept as ``data.corrupt-<timestamp>`` (returned, with the
     :class:`Report`); a file with no damage is left alone (``None`` is returned for
-    the name).  Holds the exclusive lock throughout.
+    the name).  The new file has the original's permission bits.  Holds the
+    exclusive lock throughout.
 
     :raises error: if there is no data file, a lock is held elsewhere, or the file
         has no semidbm header and no record verifies (it is not ours: unchanged).
     """
-    path = os.fsdecode(path)
-    filename = os.path.join(path, DATA_NAME)
-    held = _lock(path, True, lock_timeout)
-    try:
-        temp = os.path.join(path, DATA_NAME + SUFFIX)
-        with mapped(filename) as (buf, size):
-            report = Report(filename, size)
-            records = list(walk(buf, size, report, progress))
-            if report.ok:
-                return report, None
-            if report.version is None and not records:
-                raise error(f'{filename}: not a semidbm data file and no record in it '
-                            f'verifies; nothing was changed')
-            _write_records(temp, buf, records, os.stat(filename).st_mode & 0o777)
-        # A crash before the replace leaves the original whole (and the temp file,
-        # removed by the next writable open); after it, the new file, fsynced.  The
-        # original is linked (or copied) to its new name first, so no step leaves
-        # ``data`` missing or its old bytes without a name.
-        kept = _keep_original(path, filename)
-        os.replace(temp, filename)
-        fsync_directory(path)
-        # It described the old file (another inode, so it would be ignored anyway).
-        snapshot.remove(os.path.join(path, snapshot.NAME))
-        return report, kept
-    finally:
-        if held is not None:
-            held.release()
+    files = layout.Layout(path)
+    with _locked(files, True, lock_timeout), mapped(files.data) as (buf, size):
+        report = Report(files.data, size)
+        records = list(walk(buf, size, report, progress))
+        if report.ok:
+            return report, None
+        if report.version is None and not records:
+            raise error(f'{files.data}: not a semidbm data file and no record in it '
+                        f'verifies; nothing was changed')
+        # The original gets its second name first, so that no step leaves ``data``
+        # missing or its old bytes without a name.
+        kept = _keep_original(files)
+        try:
+            layout.replace(files, files.data, os.stat(files.data).st_mode
+                           & layout.PERMISSIONS, lambda fd: _write_records(fd, buf, records))
+        except BaseException:
+            layout.remove(kept)  # the original is still ``data``
+            raise
+    # It described the old file (another inode, so it would be ignored anyway).
+    snapshot.discard(files)
+    return report, kept
 
 
-def _lock(path, exclusive, timeout):
-    path = os.fsdecode(path)
-    filename = os.path.join(path, DATA_NAME)
-    if not os.path.isfile(filename):
-        raise error(f'{path}: no semidbm database here (no file {filename!r})')
-    return lock.acquire(path, exclusive, timeout=timeout)
+class _locked:
+    """``with _locked(files, exclusive, timeout)``: the database's lock held."""
+
+    def __init__(self, files, exclusive, timeout):
+        files.require('there is nothing to check or repair')
+        self.held = lock.acquire(files, exclusive, timeout=timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.held is not None:
+            self.held.release()
 
 
 class mapped:
@@ -191,7 +185,7 @@ class mapped:
 
     def __enter__(self):
         try:
-            self.fd = os.open(self.filename, os.O_RDONLY | getattr(os, 'O_BINARY', 0))
+            self.fd = layout.open_file(self.filename, os.O_RDONLY)
         except OSError as exc:
             raise error(exc.errno, f'cannot read the data file ({exc.strerror})',
                         self.filename) from exc
@@ -206,38 +200,24 @@ class mapped:
         os.close(self.fd)
 
 
-def _write_records(temp, buf, records, mode):
-    """Write a header and the *records* (``(offset, length)`` in *buf*); fsync."""
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_BINARY', 0),
-                 mode)
-    try:
-        write_all(fd, format.HEADER_BYTES)
-        for offset, length in records:
-            write_all(fd, buf[offset:offset + length])
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.remove(temp)
-        raise
-    os.close(fd)
-    os.chmod(temp, mode)
+def _write_records(fd, buf, records):
+    """Write a header and the *records* (``(offset, length)`` in *buf*) to *fd*."""
+    layout.write_all(fd, format.HEADER_BYTES)
+    for offset, length in records:
+        layout.write_all(fd, buf[offset:offset + length])
 
 
-def _keep_original(path, filename):
+def _keep_original(files):
     """Give the original data file a second name, ``data.corrupt-<timestamp>``."""
-    stamp = time.strftime('%Y%m%dT%H%M%S')
-    kept, n = f'{filename}.corrupt-{stamp}', 1
-    while os.path.exists(kept):
-        n += 1
-        kept = f'{filename}.corrupt-{stamp}-{n}'
+    kept = files.kept_name()
     try:
-        os.link(filename, kept)
+        os.link(files.data, kept)
     except OSError:  # no hard links here (FAT, some network file systems)
-        shutil.copyfile(filename, kept)
-        fd = os.open(kept, os.O_RDONLY | getattr(os, 'O_BINARY', 0))
+        shutil.copyfile(files.data, kept)
+        fd = layout.open_file(kept, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-    fsync_directory(path)
+    layout.fsync_directory(files.directory)
     return kept

@@ -11,8 +11,8 @@ layout, all integers little-endian (specified in ``docs/fileformat.rst``)::
     | crc32 of everything before                                      |
     +-----------------------------------------------------------------+
 
-``covered`` is how much of the data file it describes; a position is the index entry,
-``value_offset << 32 | value_size``.  It is plain numbers and bytes (never pickle or
+``covered`` is how much of the data file it describes; a position is the index entry
+(:func:`semidbm.format.entry`).  It is plain numbers and bytes (never pickle or
 marshal), so a corrupt or hostile file can at worst be refused.  It is trusted only
 while the data file is the same file (inode) and its first and last
 :data:`_PROBE` bytes up to ``covered`` still checksum the same; bytes appended
@@ -27,7 +27,8 @@ import sys
 from array import array
 from zlib import crc32
 
-NAME = 'index'
+from semidbm import format, layout
+
 MAGIC = b'SEMIIDX2'  # 1 had the key sizes before the positions
 HEAD = struct.Struct('<8sQQQIII')
 TRAILER = struct.Struct('<I')
@@ -51,8 +52,9 @@ def _little(items):
     return items
 
 
-def write(path, index, buf, covered, ino):
-    """Write the snapshot of *index* (over ``buf[:covered]``) to *path*, atomically.
+def write(files, index, buf, covered, ino, mode):
+    """Write the snapshot of *index* (over ``buf[:covered]``) to ``files.snapshot``,
+    with permission bits *mode*, and swap it in (:func:`semidbm.layout.replace`).
 
     One pass over the keys, :data:`_KEYS_PER_PASS` at a time, each touched while it
     is in the CPU's cache: joined first (which reads its bytes), then its size taken;
@@ -61,21 +63,23 @@ def write(path, index, buf, covered, ino):
     against 0.27 for separate passes for the sizes and the keys.)
     """
     head_crc, tail_crc = _probes(buf, covered)
-    sizes = array('I')
-    temp = path + '.tmp'
-    with open(temp, 'wb') as f:
-        crc = _put(f, HEAD.pack(MAGIC, ino, covered, len(index), head_crc, tail_crc,
-                                sizes.itemsize), 0)
-        crc = _put(f, _little(array('Q', list(index.values()))), crc)
-        keys = iter(index)
-        for _ in range(0, len(index), _KEYS_PER_PASS):
-            piece = list(itertools.islice(keys, _KEYS_PER_PASS))
-            crc = _put(f, b''.join(piece), crc)
-            # From a list: array() of an iterator converts at half the speed.
-            sizes += array('I', list(map(len, piece)))
-        crc = _put(f, _little(sizes), crc)
-        f.write(TRAILER.pack(crc))
-    os.replace(temp, path)
+
+    def fill(fd):
+        sizes = array('I')
+        with os.fdopen(fd, 'wb', closefd=False) as f:
+            crc = _put(f, HEAD.pack(MAGIC, ino, covered, len(index), head_crc, tail_crc,
+                                    sizes.itemsize), 0)
+            crc = _put(f, _little(array('Q', list(index.values()))), crc)
+            keys = iter(index)
+            for _ in range(0, len(index), _KEYS_PER_PASS):
+                piece = list(itertools.islice(keys, _KEYS_PER_PASS))
+                crc = _put(f, b''.join(piece), crc)
+                # From a list: array() of an iterator converts at half the speed.
+                sizes += array('I', list(map(len, piece)))
+            crc = _put(f, _little(sizes), crc)
+            f.write(TRAILER.pack(crc))
+
+    layout.replace(files, files.snapshot, mode, fill)
 
 
 def _put(f, piece, crc):
@@ -120,7 +124,7 @@ def _read(f, length, buf, size, ino):
     _little(positions)
     if (sizes_read != 4 * count or positions_read != 8 * count
             or HEAD.size + 12 * count + sum(sizes) + TRAILER.size != length
-            or (count and max(positions) >> 32 > covered)):
+            or (count and max(positions) >> format.ENTRY_SHIFT > covered)):
         return None
     index = {}
     for first in range(0, count, _KEYS_PER_READ):
@@ -164,11 +168,19 @@ def _layout(size, count):
     return struct.Struct(f'{size}s' * count)
 
 
-def remove(path):
-    """Delete the snapshot at *path*, if there is one, and the temporary file that a
-    write killed or failed part-way left (never read, but it takes room)."""
-    for name in (path, path + '.tmp'):
-        try:
-            os.remove(name)
-        except FileNotFoundError:
-            pass
+
+def discard(files):
+    """Delete the snapshot of the database *files*, if there is one, and the temporary
+    file that a write killed part-way left (never read, but it takes room)."""
+    layout.remove(files.snapshot)
+    layout.remove(files.temp(files.snapshot))
+
+
+def state(files, covered, end):
+    """Describe the snapshot of *files* for :meth:`semidbm.SemiDBM.stats`, given how
+    far it was found to cover a data file now *end* bytes long (None: not used)."""
+    if covered is None:
+        found = os.path.exists(files.snapshot)
+        return {'snapshot': 'invalid' if found else 'none', 'snapshot_covers': 0}
+    return {'snapshot': 'fresh' if covered >= end else 'partial',
+            'snapshot_covers': covered}

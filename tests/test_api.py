@@ -6,7 +6,7 @@ import re
 import pytest
 
 import semidbm
-from semidbm import datafile, format, snapshot
+from semidbm import datafile, format, layout, snapshot
 
 
 @pytest.fixture
@@ -383,7 +383,7 @@ def test_a_large_database_saves_its_index_at_close_and_uses_it(path):
     data = {b'%d' % i: b'%d' % -i for i in range(snapshot.MIN_KEYS)}
     with semidbm.open(path, 'c') as db:
         db.update(data)
-    assert listing(path) == ['data', snapshot.NAME]
+    assert listing(path) == ['data', layout.SNAPSHOT]
     with semidbm.open(path, 'w') as db:
         del db[b'1']
         del data[b'1']

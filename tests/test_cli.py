@@ -22,7 +22,7 @@ import sys
 import pytest
 
 import semidbm
-from semidbm import cli, format, repair, snapshot
+from semidbm import cli, format, layout, repair, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRUIT = {b'apple': b'green', b'banana': b'yellow', b'cherry': b'red'}
@@ -329,7 +329,7 @@ def test_stat_counts_live_and_dead_bytes(run, fruit):
 def big_database(path):
     with semidbm.open(path, 'c') as db:
         db.update((b'key%d' % n, b'value') for n in range(snapshot.MIN_KEYS))
-    assert os.path.exists(os.path.join(path, snapshot.NAME))
+    assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
 
 
 def test_stat_tells_a_fresh_snapshot(run, tmp_path):
@@ -352,7 +352,7 @@ def test_stat_tells_a_partial_snapshot(run, tmp_path):
 def test_stat_tells_a_snapshot_that_does_not_fit(run, tmp_path):
     path = str(tmp_path / 'big.db')
     big_database(path)
-    with open(os.path.join(path, snapshot.NAME), 'r+b') as f:
+    with open(os.path.join(path, layout.SNAPSHOT), 'r+b') as f:
         f.write(b'garbage!')
     assert stat_lines(run, path)['snapshot'].strip().startswith('not valid for this data file')
 
@@ -502,9 +502,9 @@ def test_a_failed_repair_changes_nothing(fruit, monkeypatch, snapshot):
     flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
     before = snapshot(fruit)
 
-    def disk_full(fd, data):
+    def disk_full(fd, data, offset=None):
         raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr(repair, 'write_all', disk_full)
+    monkeypatch.setattr(layout, 'write_all', disk_full)
     assert_one_line_error(run_in_process('repair', fruit), 1, 'No space left on device')
     assert snapshot(fruit) == before
 

@@ -24,7 +24,7 @@ import pytest
 
 import semidbm
 import stats
-from semidbm import snapshot
+from semidbm import layout, snapshot
 
 import crashchild
 from crashchild import AFTER_COMPACT, Steps, key, step_contents, value
@@ -254,7 +254,7 @@ def test_killed_after_each_call_of_compact_and_close(tmp_path, seed):
         for flag in ('r', 'w', 'r'):
             state = contents(path, flag, verify_checksums=True)
             assert state == want, (step, name, flag, describe(state, want))
-        assert sorted(os.listdir(path)) in (['data'], ['data', snapshot.NAME])
+        assert sorted(os.listdir(path)) in (['data'], ['data', layout.SNAPSHOT])
 
 
 # -- an OSError at every step of compaction and close, in process ----------------------

@@ -26,7 +26,7 @@ import pytest
 
 import semidbm
 import stats
-from semidbm import format, snapshot
+from semidbm import format, layout, snapshot
 from semidbm.exceptions import DBMChecksumError, DBMLoadError
 
 LONG = os.environ.get('SEMIDBM_LONG') == '1'
@@ -106,7 +106,7 @@ def build_bases(directory):
         snapshot.MIN_KEYS = old_min
     data = read(path, 'data')
     assert len(data) > 2 * snapshot._PROBE  # damage in the middle goes unseen by it
-    bases.append(Base('snapshot', data, history, read(path, snapshot.NAME)))
+    bases.append(Base('snapshot', data, history, read(path, layout.SNAPSHOT)))
     return bases
 
 
@@ -272,14 +272,14 @@ def make_case(case, bases, directory):
     with open(os.path.join(path, 'data'), 'wb') as f:
         f.write(data)
     if base.index_bytes is not None:
-        index_path = os.path.join(path, snapshot.NAME)
+        index_path = os.path.join(path, layout.SNAPSHOT)
         ino = os.stat(os.path.join(path, 'data')).st_ino
         roll = rng.random()
         if roll < 0.45:
             # Taken before the damage, of this very file: trusted where the damage
             # misses the stretches it checksums (the first and last 64 KiB).
-            snapshot.write(index_path, true_index(base.data)[0], base.data,
-                           len(base.data), ino)
+            snapshot.write(layout.Layout(path), true_index(base.data)[0], base.data,
+                           len(base.data), ino, 0o644)
             steps.append('snapshot of the undamaged file')
         elif roll < 0.6:
             damaged, step = rng.choice([flip_bits, truncate, insert, delete])(
@@ -290,7 +290,7 @@ def make_case(case, bases, directory):
         else:
             index, lie = lying_index(data, rng)
             covered = len(data) if rng.random() < 0.8 else rng.randrange(len(data) + 1)
-            snapshot.write(index_path, index, data, covered, ino)
+            snapshot.write(layout.Layout(path), index, data, covered, ino, 0o644)
             steps.append(f'{lie}, covering {covered}')
             forged = True
     return path, base, '; '.join(steps), forged
@@ -408,8 +408,8 @@ def test_a_snapshot_whose_value_runs_past_the_end_is_a_checksum_error(tmp_path, 
     index, _ = true_index(data)
     index[b'a'] = (index[b'a'] >> 32 << 32 | 0xFFFFFFFF if position == 'huge size'
                    else (len(data) - 1) << 32 | 3)
-    snapshot.write(os.path.join(path, snapshot.NAME), index, data, len(data),
-                   os.stat(os.path.join(path, 'data')).st_ino)
+    snapshot.write(layout.Layout(path), index, data, len(data),
+                   os.stat(os.path.join(path, 'data')).st_ino, 0o644)
     for flag in ('r', 'w'):
         with semidbm.open(path, flag, verify_checksums=True) as db:
             assert db[b'b'] == b'2'
@@ -447,8 +447,8 @@ def test_a_snapshot_damaged_anywhere_is_ignored(tmp_path, monkeypatch):
     data = {b'key%d' % i: b'value %d' % i for i in range(50)}
     with semidbm.open(path, 'c') as db:
         db.update(data)
-    index_path = os.path.join(path, snapshot.NAME)
-    good = read(path, snapshot.NAME)
+    index_path = os.path.join(path, layout.SNAPSHOT)
+    good = read(path, layout.SNAPSHOT)
     keys_start = len(good) - snapshot.TRAILER.size - sum(map(len, data))
     damages = [('cut', at) for at in (0, 10, snapshot.HEAD.size - 1, len(good) - 1)]
     damages += [('flip', at) for at in range(0, snapshot.HEAD.size, 4)]

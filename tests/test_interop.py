@@ -23,7 +23,7 @@ from importlib.machinery import SourceFileLoader
 import pytest
 
 import semidbm
-from semidbm import datafile, format, snapshot
+from semidbm import datafile, format, layout, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
@@ -149,7 +149,7 @@ def test_we_read_a_file_written_by_0_5_1(name, tmp_path):
         assert len(db) == len(expected)
         assert sorted(db) == sorted(expected)
     assert data_of(path) == before
-    assert snapshot.NAME not in os.listdir(path)     # a read-only open writes nothing
+    assert layout.SNAPSHOT not in os.listdir(path)     # a read-only open writes nothing
 
 
 @pytest.mark.parametrize('name', FIXTURE_NAMES)
@@ -395,7 +395,7 @@ def test_our_index_snapshot_survives_0_5_1_appending_and_compacting(tmp_path, pe
     compaction (a new file) the snapshot is not trusted."""
     path = str(tmp_path / 'db')
     expected = write_with_us(many_keys, path)
-    assert os.path.exists(os.path.join(path, snapshot.NAME))
+    assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
     ops = [make_fixtures.put(b'key5', b'changed by 0.5.1'), make_fixtures.delete(b'key6')]
     expected[b'key5'] = b'changed by 0.5.1'
     del expected[b'key6']

@@ -20,7 +20,7 @@ import types
 import pytest
 
 import semidbm
-from semidbm import datafile, format, snapshot
+from semidbm import datafile, format, layout, opening, snapshot
 
 BIG = b'x' * (3 * datafile.MIN_GROWTH)  # more than the pad left: the file must grow
 
@@ -277,6 +277,7 @@ def test_an_open_whose_map_fails_raises_a_clear_error(path, monkeypatch, flag):
     with semidbm.open(path, 'c') as db:
         db[b'a'] = b'1'
     monkeypatch.setattr(datafile, 'mmap', mmap_module(no_memory))
+    monkeypatch.setattr(opening, 'mmap', mmap_module(no_memory))
     with pytest.raises(semidbm.error) as info:
         semidbm.open(path, flag)
     assert_clear_error(info, errno.ENOMEM, path)
@@ -305,23 +306,23 @@ def test_a_snapshot_that_cannot_be_read_means_a_scan(path, monkeypatch):
     data = {b'k%d' % i: b'v%d' % i for i in range(10)}
     with semidbm.open(path, 'c') as db:
         db.update(data)
-    assert os.path.exists(os.path.join(path, snapshot.NAME))
+    assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
 
     def unreadable(name, *args, **kwargs):
-        if name.endswith(snapshot.NAME):
+        if name.endswith(layout.SNAPSHOT):
             raise OSError(errno.EIO, os.strerror(errno.EIO), name)
         return open(name, *args, **kwargs)
     monkeypatch.setattr(snapshot, 'open', unreadable, raising=False)
     assert contents(path) == data
 
 
-def test_a_snapshot_that_cannot_be_written_is_left_out(path, monkeypatch):
+def test_a_snapshot_that_cannot_be_written_is_left_out(path, monkeypatch, faults):
     monkeypatch.setattr(snapshot, 'MIN_KEYS', 4)
     data = {b'k%d' % i: b'v%d' % i for i in range(10)}
 
     class Full:
-        def __init__(self, name, mode):
-            self.file = open(name, mode)
+        def __init__(self, fd, mode, closefd):
+            self.file = os.fdopen(fd, mode, closefd=closefd)
 
         def write(self, data):
             self.file.write(data[:3])
@@ -332,7 +333,7 @@ def test_a_snapshot_that_cannot_be_written_is_left_out(path, monkeypatch):
 
         def __exit__(self, *exc_info):
             self.file.close()
-    monkeypatch.setattr(snapshot, 'open', Full, raising=False)
+    faults['fdopen'] = Full
     with semidbm.open(path, 'c') as db:
         db.update(data)
     assert os.listdir(path) == ['data']

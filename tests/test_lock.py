@@ -15,7 +15,7 @@ import time
 import pytest
 
 import semidbm
-from semidbm import lock
+from semidbm import layout, lock
 
 fcntl = pytest.importorskip('fcntl', reason='flock is POSIX')
 
@@ -332,7 +332,7 @@ def windows(monkeypatch):
 
 
 def read_lock_file(path):
-    with open(os.path.join(path, lock.LOCK_NAME), 'rb') as f:
+    with open(os.path.join(path, layout.LOCK), 'rb') as f:
         return f.read()
 
 
@@ -363,7 +363,7 @@ def test_windows_a_reader_checks_for_a_writer_and_holds_nothing(path, windows):
 
 def test_windows_a_holder_without_a_pid(path, windows):
     with semidbm.open(path, 'w'):
-        with open(os.path.join(path, lock.LOCK_NAME), 'wb'):
+        with open(os.path.join(path, layout.LOCK), 'wb'):
             pass  # as if the writer had not written its pid yet
         with pytest.raises(semidbm.error, match='open for writing in another process'):
             semidbm.open(path, 'w', lock_timeout=0.05)
@@ -371,5 +371,5 @@ def test_windows_a_holder_without_a_pid(path, windows):
 
 def test_windows_acquire_in_a_missing_directory(tmp_path, windows):
     with pytest.raises(semidbm.error, match='no such database directory'):
-        lock.acquire(str(tmp_path / 'missing'), True)
-    assert lock.acquire(str(tmp_path / 'missing'), False) is None
+        lock.acquire(layout.Layout(tmp_path / 'missing'), True)
+    assert lock.acquire(layout.Layout(tmp_path / 'missing'), False) is None

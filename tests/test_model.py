@@ -18,7 +18,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, p
                                  rule)
 
 import semidbm
-from semidbm import snapshot
+from semidbm import layout, snapshot
 
 settings.register_profile(
     'semidbm-fast', max_examples=50, stateful_step_count=30, deadline=None,
@@ -172,6 +172,6 @@ def test_a_snapshot_holding_only_the_empty_key_loads(tmp_path, monkeypatch):
     path = str(tmp_path / 'db')
     with semidbm.open(path, 'c') as db:
         db[b''] = b''
-    assert os.path.exists(os.path.join(path, snapshot.NAME))
+    assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
     with semidbm.open(path, 'r') as db:
         assert dict(db.items()) == {b'': b''}

@@ -18,7 +18,7 @@ import zlib
 import pytest
 
 import semidbm
-from semidbm import datafile, format, snapshot
+from semidbm import datafile, format, layout, snapshot
 
 #: The pad our writer keeps past the logical end; any length will do.
 PAD = format.PAD_BYTE * 100
@@ -411,9 +411,9 @@ def killed_writer_contents():
 @pytest.mark.parametrize('step', ['writing the copy', 'before the replace',
                                   'after the replace'])
 def test_a_compaction_killed_at_any_step_loses_nothing(tmp_path, step):
-    target = {'writing the copy': 'semidbm.compaction.write_all',
+    target = {'writing the copy': 'semidbm.layout.write_all',
               'before the replace': 'os.replace',
-              'after the replace': 'semidbm.compaction.fsync_directory'}[step]
+              'after the replace': 'semidbm.layout.fsync_directory'}[step]
     module, name = target.rsplit('.', 1)
     path = str(tmp_path / 'db')
     run_and_die(path, f'''
@@ -495,7 +495,7 @@ def test_a_killed_writer_after_an_index_snapshot(tmp_path):
     count = snapshot.MIN_KEYS + 10
     with semidbm.open(path, 'n') as db:
         db.update((b'key%d' % i, b'value %d' % i) for i in range(count))
-    assert os.path.exists(os.path.join(path, snapshot.NAME))
+    assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
     run_and_die(path, '''
         os._exit(17)
     ''')

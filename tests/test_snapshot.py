@@ -3,17 +3,23 @@
 Its use by the store (fresh, stale, extended by a scan, forged) is tested in
 test_api.py, test_interop.py, test_model.py and test_fuzz.py; here, the file alone.
 """
+import pathlib
+
 import pytest
 
-from semidbm import snapshot
+from semidbm import layout, snapshot
 
 DATA = b'SEMI' + bytes(4) + bytes(range(256)) * 64
 
 
+def write(tmp_path, index, ino=7):
+    files = layout.Layout(tmp_path)
+    snapshot.write(files, index, DATA, len(DATA), ino, 0o644)
+    return files.snapshot
+
+
 def round_trip(tmp_path, index, ino=7):
-    path = str(tmp_path / snapshot.NAME)
-    snapshot.write(path, index, DATA, len(DATA), ino)
-    return snapshot.load(path, DATA, len(DATA), ino)
+    return snapshot.load(write(tmp_path, index, ino), DATA, len(DATA), ino)
 
 
 @pytest.mark.parametrize('count', [0, 1, 4095, 4096, 4097, 3 * 4096 + 5, 70000])
@@ -30,8 +36,7 @@ def test_keys_of_many_sizes_come_back(tmp_path):
 
 
 def test_a_snapshot_of_another_file_is_not_trusted(tmp_path):
-    path = str(tmp_path / snapshot.NAME)
-    snapshot.write(path, {b'key': 9 << 32 | 1}, DATA, len(DATA), 7)
+    path = write(tmp_path, {b'key': 9 << 32 | 1})
     assert snapshot.load(path, DATA, len(DATA), 8) is None  # another inode
     changed = DATA[:-1] + b'\x00'
     assert snapshot.load(path, changed, len(changed), 7) is None  # other bytes
@@ -39,8 +44,7 @@ def test_a_snapshot_of_another_file_is_not_trusted(tmp_path):
 
 
 def test_a_damaged_snapshot_is_not_trusted(tmp_path):
-    path = tmp_path / snapshot.NAME
-    snapshot.write(str(path), {b'key': 9 << 32 | 1}, DATA, len(DATA), 7)
+    path = pathlib.Path(write(tmp_path, {b'key': 9 << 32 | 1}))
     blob = path.read_bytes()
     flipped = blob[:-5] + bytes([blob[-5] ^ 0xFF]) + blob[-4:]  # the byte before the crc
     for cut in (blob[:-1], blob[:10], flipped):

@@ -5,8 +5,7 @@
 tail.  Both loaders are byte sources for the one parser, :func:`semidbm.format.scan`;
 the store itself loads through its own map and does not use them.
 """
-from semidbm import format
-from semidbm.exceptions import DBMLoadError
+from semidbm import format, loading
 
 FILE_FORMAT_VERSION = format.VERSION
 FILE_IDENTIFIER = format.MAGIC
@@ -21,10 +20,7 @@ class DBMLoader:
 
     @staticmethod
     def _records(buf, filename):
-        try:
-            format.check_header(buf, filename)
-        except ValueError as exc:
-            raise DBMLoadError(str(exc)) from None
+        loading.check_header(buf, filename)
         head = format.RECORD_HEAD.size
         for offset, key, value_size in format.scan(buf, format.HEADER.size, len(buf)):
             yield bytes(key), offset + head + len(key), value_size

@@ -1,0 +1,186 @@
+"""The files of a database directory: their names, how they are made, how one is replaced.
+
+A database ``NAME`` is a directory holding:
+
+- ``NAME/data`` -- the data file, the records (:mod:`semidbm.format`); the database;
+- ``NAME/index`` -- the index snapshot (:mod:`semidbm.snapshot`), only an optimisation;
+- ``NAME/lock`` -- on Windows only, the writer's lock file (:mod:`semidbm.lock`);
+- ``NAME/data.corrupt-TIMESTAMP`` -- an original kept by a repair (:mod:`semidbm.repair`).
+
+A file made anew and swapped in is first written under a temporary name (``data.compact``,
+``index.tmp``); a writable open removes what a crash left of those.
+
+Permission bits: a new database's files get the *mode* given to :func:`semidbm.open`
+(less the umask); every file made later for an existing database (a compacted or repaired
+data file, the snapshot) gets those of its data file, so a private database stays private
+whatever mode a later open passes.  (As in the stdlib's dbm modules, *mode* is used only
+when the database is created.)
+"""
+import os
+import time
+
+from semidbm.exceptions import DBMNotFoundError, error
+
+DATA = 'data'
+SNAPSHOT = 'index'
+LOCK = 'lock'
+#: The name each swapped-in file is written under before the swap.
+_TEMP_NAMES = {DATA: DATA + '.compact', SNAPSHOT: SNAPSHOT + '.tmp'}
+_BINARY = getattr(os, 'O_BINARY', 0)  # Windows: no newline translation
+#: The bits of ``st_mode`` that are permissions.
+PERMISSIONS = 0o777
+
+
+class Layout:
+    """The paths of the files of the database in *directory*.
+
+    :ivar directory: the database directory, a str.
+    :ivar data: the data file.
+    :ivar snapshot: the index snapshot.
+    :ivar lock: the lock file (Windows).
+    """
+
+    def __init__(self, directory):
+        self.directory = os.fsdecode(os.fspath(directory))
+        self.data = os.path.join(self.directory, DATA)
+        self.snapshot = os.path.join(self.directory, SNAPSHOT)
+        self.lock = os.path.join(self.directory, LOCK)
+
+    def temp(self, filename):
+        """The temporary name under which the file *filename* is made anew."""
+        return os.path.join(self.directory, _TEMP_NAMES[os.path.basename(filename)])
+
+    def kept_name(self):
+        """A new name for an original that a repair keeps: ``data.corrupt-TIMESTAMP``."""
+        stamp = time.strftime('%Y%m%dT%H%M%S')
+        kept, n = f'{self.data}.corrupt-{stamp}', 1
+        while os.path.exists(kept):
+            n += 1
+            kept = f'{self.data}.corrupt-{stamp}-{n}'
+        return kept
+
+    def remove_leftovers(self):
+        """Remove the temporary files that a crash in a swap left behind."""
+        for name in _TEMP_NAMES.values():
+            remove(os.path.join(self.directory, name))
+
+    def require(self, hint):
+        """Check that there is a database here.
+
+        :param hint: what to do about a missing one, for the interface in use.
+        :raises DBMNotFoundError: if there is no data file (also a FileNotFoundError).
+        :raises error: if the data file cannot even be looked at (no permission).
+        """
+        if os.path.isfile(self.data):
+            return
+        try:  # isfile is False for a directory we may not enter, too: say which
+            os.stat(self.data)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError as exc:
+            raise error(exc.errno, f'cannot open the database: {exc.strerror}',
+                        self.data) from exc
+        raise DBMNotFoundError(
+            f'{self.directory}: no semidbm database here (no file {self.data!r}); {hint}')
+
+
+def make_directory(directory, mode):
+    """Create the database *directory* if missing: *mode* plus search (x) bits where it
+    gives read bits, so that its files can be reached by whom they are readable to."""
+    try:
+        os.makedirs(directory, mode | (mode & 0o444) >> 2, exist_ok=True)
+    except OSError as exc:  # a file in the way, say
+        raise error(exc.errno, f'cannot create the database directory: {exc.strerror}',
+                    directory) from exc
+
+
+def open_file(filename, flags, mode=0o666):
+    """``os.open`` in binary mode; a file it creates gets *mode* less the umask."""
+    return os.open(filename, flags | _BINARY, mode)
+
+
+def create(filename, mode):
+    """Create (or empty) *filename* for writing with exactly the permission bits *mode*;
+    return its descriptor."""
+    fd = open_file(filename, os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        if hasattr(os, 'fchmod'):  # not on Windows, which has only the read-only bit
+            os.fchmod(fd, mode)  # the umask was applied once already, to the original
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def replace(layout, target, mode, fill, installed=None):
+    """Make *target* anew: write it under its temporary name, fsync it, rename it over
+    *target*, fsync the directory.  Return what ``fill(fd)`` returned.
+
+    Each step, and what a crash right after it leaves: the temporary file written
+    and synced -- the old *target*, whole (the temporary file is removed by the next
+    writable open); renamed -- the new one, whole (it was synced first); the
+    directory synced -- the same, and now the rename survives a power loss.
+
+    :param fill: called with the new file's descriptor; writes it.  The descriptor
+        is closed afterwards, unless *installed* is given.
+    :param installed: called with fill's result right after the rename, before the
+        directory is synced (so a failure there cannot leave the caller on the old,
+        replaced file); it then owns the descriptor.  It must not fail.
+    :raises OSError: on a failure up to the rename; *target* is then unchanged and
+        the temporary file removed.
+    :raises error: if the directory cannot be synced after the rename.
+    """
+    temp = layout.temp(target)
+    fd = create(temp, mode)
+    try:
+        result = fill(fd)
+        os.fsync(fd)
+        os.replace(temp, target)
+    except BaseException:
+        os.close(fd)
+        remove(temp)
+        raise
+    if installed is None:
+        os.close(fd)
+    else:
+        installed(result)
+    try:
+        fsync_directory(layout.directory)
+    except OSError as exc:
+        raise error(exc.errno, f'{target} was replaced, but its directory could not be '
+                    f'synced ({exc.strerror}): after a power loss the old file may come '
+                    f'back', layout.directory) from exc
+    return result
+
+
+def fsync_directory(directory):
+    """Make the names created or replaced in *directory* durable (POSIX; Windows
+    cannot open a directory, and its file systems need no such step)."""
+    if os.name == 'nt':
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove(filename):
+    """Remove *filename* if it is there."""
+    try:
+        os.remove(filename)
+    except FileNotFoundError:
+        pass
+
+
+def write_all(fd, data, offset=None):
+    """Write all of *data* to *fd* -- at *offset* with ``pwrite``, else where the file
+    position is -- front to back, however many calls it takes."""
+    view = memoryview(data)
+    while view:
+        if offset is None:
+            written = os.write(fd, view)
+        else:
+            written = os.pwrite(fd, view, offset)
+            offset += written
+        view = view[written:]
