@@ -1,10 +1,10 @@
 """scripts/benchmark runs end to end on a few keys and reports what it promises.
 
 Speed is never asserted here (see DEVELOPERS.md): only that every workload ran, on the
-right number of keys, with the output the docs and scripts/plot_benchmarks read.
+right number of keys, with the output the docs and scripts/plot_benchmarks read; that
+the terminal and the docs show the same cells; that the docs runs measure every goal
+and that the docs' tables are what the report renders from the docs' JSON.
 """
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -15,10 +15,14 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, 'scripts', 'benchmark')
+sys.path.insert(0, os.path.dirname(SCRIPT))
+from semibench import cli, goals, report, runner, workloads  # noqa: E402
+
 ALL = ['fill_sequential', 'fill_random', 'load', 'read_sequential', 'read_random',
        'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential']
 LINE = re.compile(r'^(\w+) +: time: +[\d.]+, +micros/ops: +[\d.]+, +ops/s: +[\d.]+, '
                   r'+MB/s: +[\d.]+$', re.M)
+MIB = 1 << 20
 
 
 def run_benchmark(*args, cwd):
@@ -29,11 +33,26 @@ def run_benchmark(*args, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
-def load_script():
-    loader = importlib.machinery.SourceFileLoader('benchmark_script', SCRIPT)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
+def result(name, num_keys, rates, peak_mib=None):
+    """A child's result with these ops/s and peak RSS (1 MiB of it the data's)."""
+    return {'name': name, 'num_keys': num_keys, 'module': f'{name} 1.0',
+            'workloads': {workload: {'ops_per_sec': rate} for workload, rate in rates.items()},
+            'skipped_workloads': {}, 'notes': [], 'disk_bytes': {'after_fill': num_keys * 100},
+            'peak_rss_bytes': peak_mib and peak_mib * MIB,
+            'rss_after_data_bytes': peak_mib and MIB}
+
+
+def a_run(tests, results, baselines=()):
+    return {'command': 'scripts/benchmark --compare ...', 'num_keys': results[0]['num_keys'],
+            'key_size': 16, 'value_size': 100, 'seed': 0, 'tests': tests, 'rounds': 1,
+            'results': list(results), 'baselines': list(baselines)}
+
+
+def cells(line):
+    return re.split(r'\s{2,}', line.strip())
+
+
+# -- end to end ------------------------------------------------------------------------
 
 
 def test_compare_semidbm_and_dict_writes_every_workload(tmp_path):
@@ -47,13 +66,15 @@ def test_compare_semidbm_and_dict_writes_every_workload(tmp_path):
     assert list(semidbm['workloads']) == ALL
     assert list(plain_dict['workloads']) == [w for w in ALL if w not in ('load', 'compact')]
     assert set(plain_dict['skipped_workloads']) == {'load', 'compact'}
-    for result in (semidbm, plain_dict):
-        for timing in result['workloads'].values():
+    for one in (semidbm, plain_dict):
+        for timing in one['workloads'].values():
             assert timing['ops'] == 200 and timing['seconds'] > 0
-        assert result['peak_rss_bytes'] >= result['rss_after_data_bytes'] > 0
+        assert one['peak_rss_bytes'] >= one['rss_after_data_bytes'] > 0
     assert semidbm['disk_bytes']['after_overwrite'] > semidbm['disk_bytes']['after_fill'] > 0
     assert semidbm['disk_bytes']['after_compact'] < semidbm['disk_bytes']['after_overwrite']
     assert run['command'] == 'scripts/benchmark --compare semidbm dict -n 200'
+    assert re.search(r'^workload +semidbm +dict$', done.stdout, re.M)
+    assert re.search(r'^load +[\d,]+ +-$', done.stdout, re.M)
     assert 'semidbm vs dict [200 keys]: fill_sequential ' in done.stdout
     assert 'semidbm [200 keys]: delete_sequential done in' in done.stderr
 
@@ -66,6 +87,7 @@ def test_one_module_prints_a_line_per_chosen_workload(tmp_path):
     assert 'num_keys: 200, key_size: 8, value_size: 50' in done.stdout
     assert 'Python: ' in done.stdout and 'CPUs' in done.stdout
     assert LINE.findall(done.stdout) == ['fill_sequential', 'read_random']
+    assert 'ops/s, higher is better' not in done.stdout
     assert done.stderr == ''
 
 
@@ -84,20 +106,6 @@ def test_rounds_run_every_module_again_and_keep_each_best(tmp_path):
         assert set(run['results'][0]['peak_rss_by_workload']) == {'fill_random', 'read_hot'}
 
 
-def test_best_of_rounds_takes_each_workloads_fastest_and_the_highest_peak():
-    script = load_script()
-
-    def result(fill, read, peak):
-        return {'name': 'x', 'num_keys': 1, 'peak_rss_bytes': peak, 'rss_after_data_bytes': 1,
-                'workloads': {'fill': {'ops_per_sec': fill}, 'read': {'ops_per_sec': read}}}
-
-    best = script.best_of([result(10, 5, 100), result(7, 9, 300), result(8, 1, 200)])
-    assert best['workloads'] == {'fill': {'ops_per_sec': 10}, 'read': {'ops_per_sec': 9}}
-    assert (best['peak_rss_bytes'], best['rounds']) == (300, 3)
-    failed = {'name': 'x', 'num_keys': 1, 'error': 'child exited with status 1'}
-    assert script.best_of([result(1, 1, 1), failed]) is failed
-
-
 def test_max_keys_runs_the_first_module_again_at_the_capped_size(tmp_path):
     out = tmp_path / 'results.json'
     done = run_benchmark('--compare', 'semidbm', 'dbm.dumb', '-n', '300', '-t',
@@ -109,6 +117,7 @@ def test_max_keys_runs_the_first_module_again_at_the_capped_size(tmp_path):
     baseline, = run['baselines']
     assert (baseline['name'], baseline['num_keys']) == ('semidbm', 100)
     assert list(baseline['workloads']) == ['fill_random', 'delete_sequential']
+    assert re.search(r'^workload +semidbm +dbm\.dumb \[100\]$', done.stdout, re.M)
     assert 'semidbm vs dbm.dumb [100 keys]: fill_random ' in done.stdout
 
 
@@ -123,9 +132,9 @@ def test_semidbm_051_runs_from_its_own_directory_only(tmp_path):
                          '-t', 'fill_sequential', '--json', str(out), '--progress', 'none',
                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    result, = json.loads(out.read_text())['runs'][0]['results']
-    assert result['module'] == f'semidbm 0.5.1 ({peer})'
-    assert list(result['workloads']) == ['fill_sequential']
+    one, = json.loads(out.read_text())['runs'][0]['results']
+    assert one['module'] == f'semidbm 0.5.1 ({peer})'
+    assert list(one['workloads']) == ['fill_sequential']
 
 
 def test_unknown_module_fails_in_single_mode(tmp_path):
@@ -135,12 +144,110 @@ def test_unknown_module_fails_in_single_mode(tmp_path):
     assert "not run: ModuleNotFoundError: No module named 'no_such_dbm_module'" in done.stdout
 
 
+# -- the parts ---------------------------------------------------------------------------
+
+
+def test_best_of_rounds_takes_each_workloads_fastest_and_the_highest_peak():
+    def rounds(fill, read, peak):
+        return {'name': 'x', 'num_keys': 1, 'peak_rss_bytes': peak, 'rss_after_data_bytes': 1,
+                'workloads': {'fill': {'ops_per_sec': fill}, 'read': {'ops_per_sec': read}}}
+
+    best = runner.best_of([rounds(10, 5, 100), rounds(7, 9, 300), rounds(8, 1, 200)])
+    assert best['workloads'] == {'fill': {'ops_per_sec': 10}, 'read': {'ops_per_sec': 9}}
+    assert (best['peak_rss_bytes'], best['rounds']) == (300, 3)
+    failed = {'name': 'x', 'num_keys': 1, 'error': 'child exited with status 1'}
+    assert runner.best_of([rounds(1, 1, 1), failed]) is failed
+
+
 @pytest.mark.parametrize('key_size', [2, 16])
 def test_data_is_unique_sized_and_fixed_by_the_seed(key_size):
-    script = load_script()
-    data = script.Data(300, key_size, 7, seed=3)
+    data = workloads.Data(300, key_size, 7, seed=3)
     assert len(set(data.keys)) == 300 and {len(k) for k in data.keys} == {key_size}
     assert {len(v) for v in data.values} == {7}
     assert sorted(data.random_keys) == data.keys != data.random_keys
-    assert data.keys == script.Data(300, key_size, 7, seed=3).keys
-    assert data.keys != script.Data(300, key_size, 7, seed=4).keys
+    assert data.keys == workloads.Data(300, key_size, 7, seed=3).keys
+    assert data.keys != workloads.Data(300, key_size, 7, seed=4).keys
+
+
+def capped_run():
+    """ours, a rival without read_hot, a module capped at 10 keys, one that failed."""
+    return a_run(['fill_random', 'read_hot'], [
+        result('ours', 1000, {'fill_random': 400, 'read_hot': 900}, peak_mib=4),
+        result('rival', 1000, {'fill_random': 100}, peak_mib=8),
+        result('small', 10, {'fill_random': 2, 'read_hot': 3}),
+        {'name': 'gone', 'num_keys': 1000, 'error': 'child exited with status 1'},
+    ], baselines=[result('ours', 10, {'fill_random': 50, 'read_hot': 30})])
+
+
+def test_comparison_divides_by_the_first_module_at_the_same_number_of_keys():
+    lines = report.comparison_lines(capped_run())
+    start = lines.index(next(line for line in lines if line.startswith('workload')))
+    assert [cells(line) for line in lines[start:start + 3]] == [
+        ['workload', 'ours', 'rival', 'small [10]'],
+        ['fill_random', '400', '100 (4.00x)', '2 (25.00x)'],
+        ['read_hot', '900', '-', '3 (10.00x)']]
+    assert ['peak RSS', '4.0', '8.0 (0.50x)', '-'] in [cells(line) for line in lines]
+    assert lines[-3:] == ['ours vs rival [1,000 keys]: fill_random 4.00x',
+                          'ours vs small [10 keys]: fill_random 25.00x, read_hot 10.00x',
+                          'ours vs gone: not run: child exited with status 1']
+
+
+def test_the_terminal_and_the_docs_show_the_same_cells():
+    run = capped_run()
+    text = [cells(line) for line in report.comparison_lines(run)]
+    docs, row = [], None
+    for line in report.rst_run(run):
+        if line.startswith('   * - '):
+            row = [line[len('   * - '):]]
+            docs.append(row)
+        elif line.startswith('     - '):
+            row.append(line[len('     - '):])
+    body = [row for row in docs if row[0] not in ('workload', 'measure')]
+    assert body and all(row in text for row in body)
+    assert ['workload', 'ours', 'rival', 'small (10 keys)'] in docs
+
+
+def test_the_docs_runs_measure_every_goal():
+    measured = set()
+    for preset in goals.DOCS_RUNS:
+        args = cli.parse_args(list(preset))
+        for name, keys in runner.jobs(args.compare, args.num_keys, args.max_keys):
+            measured.update((name, keys, workload) for workload in args.tests)
+    for workload, keys, _ in goals.DUMB_GOALS:
+        assert {('semidbm', keys, workload), (goals.DUMB, keys, workload)} <= measured
+    for workload, _ in goals.PEER_GOALS:
+        assert {('semidbm', goals.PEER_KEYS, workload),
+                (goals.PEER, goals.PEER_KEYS, workload)} <= measured
+
+
+def test_goals_are_judged_met_or_not_from_the_ratios():
+    keys = goals.DUMB_FILL_KEYS
+    peer_run = a_run(['fill_sequential', 'read_random'], [
+        result('semidbm', 1000, {'fill_sequential': 130, 'read_random': 200}, peak_mib=6),
+        result(goals.PEER, 1000, {'fill_sequential': 100, 'read_random': 100}, peak_mib=10)])
+    dumb_run = a_run(['fill_sequential'], [
+        result('semidbm', keys, {'fill_sequential': 1000}),
+        result(goals.DUMB, keys, {'fill_sequential': 50})])
+    assert goals.peer_verdicts([dumb_run, peer_run]) == (1000, [
+        f'fill_sequential: semidbm is 1.30x {goals.PEER} (goal: at least 1.2x, met)',
+        f'read_random: semidbm is 2.00x {goals.PEER} (goal: at least 3x, NOT met)',
+        f'peak RSS: semidbm needs 0.60x what {goals.PEER} needs (goal: at most 0.7x, met)'])
+    assert goals.dumb_verdicts([peer_run, dumb_run]) == [
+        f'fill_sequential at {keys:,} keys: semidbm is 20.0x dbm.dumb '
+        f'(goal: at least 10x, met)']
+
+
+def test_the_docs_tables_are_rendered_from_the_docs_json():
+    # Regenerate both with scripts/plot_benchmarks (docs/benchmarks.rst), never by hand.
+    with open(goals.DOCS_INC, encoding='utf-8') as include:
+        assert report.rst_include(report.read_document(goals.DOCS_JSON)) == include.read()
+
+
+def test_plot_benchmarks_writes_the_figure_and_the_docs_tables(tmp_path):
+    pytest.importorskip('matplotlib')
+    from semibench import plot
+    png, rst = tmp_path / 'plot.png', tmp_path / 'results.inc'
+    assert plot.main([goals.DOCS_JSON, '--png', str(png), '--rst', str(rst)]) == 0
+    assert png.read_bytes().startswith(b'\x89PNG')
+    with open(goals.DOCS_INC, encoding='utf-8') as include:
+        assert rst.read_text(encoding='utf-8') == include.read()

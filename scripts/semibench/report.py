@@ -1,0 +1,208 @@
+"""The report of a run: text for the terminal, reST for the docs, JSON for both.
+
+The numbers come from the results and from the tables of tables.py; only the words
+and the layout are here. Each text function returns lines, for the caller to print.
+"""
+import json
+import os
+
+from . import goals, tables
+from .workloads import MIB
+
+FORMAT = 1  # of the results document: {'format': FORMAT, 'runs': [run, ...]}
+WIDTH = 22  # of a column of the terminal's tables
+
+
+def not_run(result):
+    """Why *result* has no workloads (a module that would not load, a child that failed)."""
+    return result.get('skipped') or result.get('error')
+
+
+def cell_text(unit, cell):
+    """A cell as both tables print it: the amount, then its ratio for the other modules."""
+    if cell.amount is None:
+        return '-'
+    text = format(cell.amount, unit)
+    return f'{text} ({ratio_text(cell.ratio)})' if cell.compared else text
+
+
+def ratio_text(ratio):
+    return f'{ratio:.2f}x' if ratio else '-'
+
+
+def cells_text(table):
+    return [[label] + [cell_text(table.unit, cell) for cell in cells]
+            for label, cells in table.rows.items()]
+
+
+# -- the terminal ------------------------------------------------------------------
+
+
+def header_lines(run):
+    found = run['machine']
+    lines = [f"Python: {found['python']}",
+             f"Platform: {found['platform']}, {found['cpu_count']} CPUs",
+             f"num_keys: {run['num_keys']}, key_size: {run['key_size']}, "
+             f"value_size: {run['value_size']}, seed: {run['seed']}"]
+    if run['rounds'] > 1:
+        lines.append(f"rounds: {run['rounds']} (each workload: its fastest round; peak RSS: "
+                     f"the highest)")
+    return lines
+
+
+def result_lines(result):
+    title = f"{result['name']}  [{result['num_keys']:,} keys]"
+    if 'workloads' not in result:
+        return ['', f'{title}: not run: {not_run(result)}']
+    lines = ['', f"{title}  {result['module']}"]
+    lines += [f"{name:<20}: time: {timing['seconds']:9.3f},   "
+              f"micros/ops: {timing['micros_per_op']:9.3f},   "
+              f"ops/s: {timing['ops_per_sec']:10.3f},  MB/s: {timing['mb_per_sec']:10.3f}"
+              for name, timing in result['workloads'].items()]
+    lines += [f'{name:<20}: skipped ({why})' for name, why in result['skipped_workloads'].items()]
+    lines += [f"disk bytes {point.replace('_', ' ')}: {size:,}"
+              for point, size in result['disk_bytes'].items() if size is not None]
+    return lines + memory_lines(result) + [f'note: {note}' for note in result['notes']]
+
+
+def memory_lines(result):
+    lines = []
+    if result['peak_rss_bytes']:
+        lines.append(f"peak RSS: {result['peak_rss_bytes'] / MIB:.1f} MiB "
+                     f"({result['rss_after_data_bytes'] / MIB:.1f} MiB after generating "
+                     f"the data)")
+    peaks = result.get('peak_rss_by_workload')
+    if peaks:
+        lines.append('peak RSS by workload (MiB): ' + ', '.join(
+            f'{name} {size / MIB:,.0f}' for name, size in peaks.items()))
+    return lines
+
+
+def comparison_lines(run):
+    """The tables of a --compare run and a line of ratios per module; none if fewer
+    than two modules ran, or not the first."""
+    first, ops = run['results'][0], tables.ops_table(run)
+    if 'workloads' not in first or len(ops.columns) < 2:
+        return []
+    name = first['name']
+    lines = ['', f"ops/s, higher is better; (Nx) = {name} ops/s / that module's, "
+                 f"with {name} run at the same number of keys",
+             text_row(['workload'] + [short_label(first, r) for r in ops.columns])]
+    lines += [text_row(row) for row in cells_text(ops)]
+    lines += ['', f"MiB, lower is better; (Nx) = {name}'s / that module's"]
+    lines += [text_row(row) for row in cells_text(tables.footprint_table(run))] + ['']
+    for other in run['results'][1:]:
+        lines.append(ratio_line(ops, name, other) if 'workloads' in other
+                     else f"{name} vs {other['name']}: not run: {not_run(other)}")
+    return lines
+
+
+def short_label(first, result):
+    if result['num_keys'] == first['num_keys']:
+        return result['name']
+    return f"{result['name']} [{result['num_keys']:,}]"
+
+
+def text_row(cells):
+    return f'{cells[0]:<{WIDTH}}' + ''.join(f'{cell:>{WIDTH}}' for cell in cells[1:])
+
+
+def ratio_line(ops, name, other):
+    parts = [f'{workload} {ratio_text(ratio)}' for workload in ops.rows
+             for ratio in [ops.ratio(workload, other)] if ratio]
+    return f"{name} vs {other['name']} [{other['num_keys']:,} keys]: " + ', '.join(parts)
+
+
+# -- the docs: docs/benchmark-results.inc ---------------------------------------------
+
+
+def rst_include(document):
+    """The reST that docs/benchmarks.rst includes: the runs, the goals, the tables."""
+    runs = document['runs']
+    machine = runs[0]['machine']
+    lines = ['.. Generated by scripts/plot_benchmarks from docs/benchmark-results.json;',
+             '   do not edit.', '',
+             f"Taken on {machine['date']} with Python ``{machine['python']}`` on "
+             f"``{machine['platform']}``, {machine['cpu_count']} CPUs, by these runs::", '']
+    lines += [f"    {run['command']}" for run in runs] + ['']
+    peer = goals.peer_verdicts(runs)
+    if peer:
+        lines += [f'Against {goals.PEER}, at {peer[0]:,} keys, the goals of the issue:',
+                  ''] + bullets(peer[1])
+    lines += [f'Against {goals.DUMB}, the goals of the issue:', '']
+    lines += bullets(goals.dumb_verdicts(runs))
+    for run in runs:
+        lines += rst_run(run)
+    return '\n'.join(lines)
+
+
+def rst_run(run):
+    first = run['results'][0]['name']
+    ops, footprint = tables.ops_table(run), tables.footprint_table(run)
+    labels = [long_label(run, result) for result in ops.columns]
+    return ([f"{run['num_keys']:,} keys of {run['key_size']} bytes, values of "
+             f"{run['value_size']} bytes, seed {run['seed']}:", '']
+            + list_table(f'ops/s, higher is better; in parentheses {first} ÷ that module, '
+                         f'with {first} run at the same number of keys',
+                         ['workload'] + labels, cells_text(ops))
+            + list_table(f"MiB, lower is better; in parentheses {first}'s ÷ that module's",
+                         ['measure'] + labels, cells_text(footprint))
+            + bullets(skipped_notes(run)))
+
+
+def long_label(run, result):
+    """A module's name, and its number of keys where not the run's (docs and plot)."""
+    if result['num_keys'] == run['num_keys']:
+        return result['name']
+    return f"{result['name']} ({result['num_keys']:,} keys)"
+
+
+def list_table(title, header, rows):
+    lines = [f'.. list-table:: {title}', '   :header-rows: 1', '']
+    for row in [header] + rows:
+        lines.append(f'   * - {row[0]}')
+        lines += [f'     - {cell}' for cell in row[1:]]
+    return lines + ['']
+
+
+def skipped_notes(run):
+    notes = []
+    for result in run['results']:
+        name = result['name']
+        if not_run(result):
+            notes.append(f'``{name}`` did not run: {not_run(result)}')
+        notes += [f'``{name}`` has no {workload}: {reason}'
+                  for workload, reason in result.get('skipped_workloads', {}).items()]
+        notes += [f'``{name}``: {note}' for note in result.get('notes', ())]
+    return notes
+
+
+def bullets(sentences):
+    """A reST bullet list, and the blank line after it; nothing for no sentences."""
+    return [f'- {sentence}' for sentence in sentences] + [''] if sentences else []
+
+
+# -- JSON -----------------------------------------------------------------------------
+
+
+def write_json(path, document):
+    """Write *document* to *path*; 0, the exit status of a child that did."""
+    with open(path, 'w', encoding='utf-8') as out:
+        json.dump(document, out, indent=1)
+        out.write('\n')
+    return 0
+
+
+def read_document(path):
+    with open(path, encoding='utf-8') as source:
+        return json.load(source)
+
+
+def save_json(path, run, append):
+    """Write a results document of *run*, or add *run* to the one at *path*."""
+    document = {'format': FORMAT, 'runs': []}
+    if append and os.path.exists(path):
+        document = read_document(path)
+    document['runs'].append(run)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_json(path, document)
