@@ -11,6 +11,7 @@ import threading
 from semidbm import compaction, format, opening, snapshot
 from semidbm.exceptions import DBMChecksumError, error
 
+_NOTHING_WRITTEN = 'nothing was written'
 #: Values longer than this are never kept by the read cache: their copy out of the
 #: map costs more than the lookup a cache would save, and they would crowd it.
 CACHED_VALUE_MAX = 1024
@@ -119,11 +120,14 @@ class SemiDBM(collections.abc.MutableMapping):
         buf = datafile.map  # once: close() in another thread may unmap it, or drop it
         try:
             value = buf[start:start + size]
-            if self.verify_checksums:
-                self._verify(buf, key, value, start)
         except (ValueError, TypeError):  # closed by another thread meanwhile
             self._file.map  # noqa: B018 -- raises the closed error if so
             raise
+        if self.verify_checksums and not format.value_ok(buf, key, value, start):
+            raise DBMChecksumError(
+                f'{self._files.data}: checksum mismatch for key {key!r} in the record '
+                f'at offset {start - _HEAD - len(key)}; run: python -m semidbm check '
+                f'{self.path}')
         if size <= self._cached_max:
             if len(cache) >= self._cache_size:
                 cache.clear()  # cheaper than an LRU's bookkeeping on every read
@@ -131,18 +135,6 @@ class SemiDBM(collections.abc.MutableMapping):
             if self._writes != writes:  # a write of this key may have raced the read
                 cache.pop(key, None)
         return value
-
-    def _verify(self, buf, key, value, start):
-        end = start + len(value)
-        # A value cut short by the end of the file (an index snapshot that lies about
-        # it) has no checksum to read: damage, like a checksum that does not match.
-        if (end + format.CHECKSUM.size > len(buf)
-                or format.crc32(value, format.crc32(key))
-                != format.CHECKSUM.unpack_from(buf, end)[0]):
-            record = start - _HEAD - len(key)
-            raise DBMChecksumError(
-                f'{self._files.data}: checksum mismatch for key {key!r} in the record '
-                f'at offset {record}; run: python -m semidbm check {self.path}')
 
     def __contains__(self, key):
         if key.__class__ is not bytes:
@@ -207,8 +199,10 @@ class SemiDBM(collections.abc.MutableMapping):
             # The append inlined: one frame less on the ``fill_*`` benchmarks' path.
             try:
                 start = self._file.append(record)
+            except error:  # the db is closed
+                raise
             except OSError as exc:
-                raise self._append_error(exc) from exc
+                raise self._error(exc, 'append to the database', _NOTHING_WRITTEN) from exc
             self._index[key] = (start + _HEAD + len(key)) << _SHIFT | len(value)
             self._writes += 1
             if self._cache:
@@ -230,8 +224,10 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise KeyError(key)
             try:
                 self._file.append(format.encode_delete(key))
+            except error:  # the db is closed
+                raise
             except OSError as exc:
-                raise self._append_error(exc) from exc
+                raise self._error(exc, 'append to the database', _NOTHING_WRITTEN) from exc
             del index[key]
             self._writes += 1
             if self._cache:
@@ -261,12 +257,12 @@ class SemiDBM(collections.abc.MutableMapping):
             pairs = list(pairs)
         if not pairs:
             return
-        with self._writing('store values') as datafile:
+        with self._io('append to the database', _NOTHING_WRITTEN) as datafile:
             try:
                 blob, keys, entries = format.encode_puts(pairs, datafile.end, _coerce_pair)
             except format.RecordTooLarge as exc:
                 raise error(f'{self.path}: {exc}') from None
-            self._append_many(datafile, blob)
+            datafile.append_many(blob)
             self._index.update(zip(keys, entries))
             self._writes += 1
             if self._cache:
@@ -286,47 +282,45 @@ class SemiDBM(collections.abc.MutableMapping):
         """
         # Appends are copies into the shared map: there is no system call per record
         # for a batch to save (the ``fill_*`` benchmarks).
-        with self._writing('write a batch'):
+        with self._io('write a batch', 'the writes before it were kept'):
             yield self
             if sync:
                 self.sync()
 
     def clear(self):
         """Delete every key: one tombstone each, appended together."""
-        with self._writing('clear the database') as datafile:
+        with self._io('clear the database', _NOTHING_WRITTEN) as datafile:
             keys = list(self._index)
             if keys:
-                self._append_many(datafile, b''.join(map(format.encode_delete, keys)))
+                datafile.append_many(b''.join(map(format.encode_delete, keys)))
                 self._index.clear()
                 self._writes += 1
                 self._cache.clear()
 
     @contextlib.contextmanager
-    def _writing(self, action):
-        """The one way in for the writes off the hot paths: holds the lock, refuses a
-        closed or read-only db, and yields the data file."""
+    def _io(self, action, outcome, write=True):
+        """The one way in for the operations off the hot paths: holds the lock,
+        refuses a closed db (and a read-only one, to *write*), yields the data file,
+        and turns a failure of the system into :data:`error`."""
         with self._lock:
-            self._check_writable(action)
-            yield self._file
+            if write:
+                self._check_writable(action)
+            try:
+                yield self._file
+            except error:
+                raise
+            except OSError as exc:
+                raise self._error(exc, action, outcome) from exc
 
     def _check_writable(self, action):
         if not self._file.writable:  # on a closed db, _Closed raises first
             raise error(f'{self.path}: cannot {action}: the database was opened '
                         f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
 
-    def _append_many(self, datafile, blob):
-        """Append *blob*, whole records; all writes but setitem's and delitem's
-        (inlined) come here."""
-        try:
-            return datafile.append_many(blob)
-        except OSError as exc:
-            raise self._append_error(exc) from exc
-
-    def _append_error(self, exc):
-        if isinstance(exc, error):  # already ours: the db is closed
-            return exc
-        return error(exc.errno, f'cannot append to the database ({exc.strerror}); '
-                     f'nothing was written', self._files.data)
+    def _error(self, exc, action, outcome):
+        """*exc*, an OSError of *action*, as ours, saying what came of it."""
+        return error(exc.errno, f'cannot {action} ({exc.strerror}); {outcome}',
+                     exc.filename or self._files.data)
 
     # -- compaction, sync and close ---------------------------------------------
 
@@ -339,21 +333,15 @@ class SemiDBM(collections.abc.MutableMapping):
 
         :raises error: if it fails; the database is then unchanged and usable.
         """
-        with self._writing('compact') as datafile:
-            try:
-                # The snapshot describes the old file: it goes before the replace, as
-                # left beside the new file by a crash it would be trusted again if
-                # the new file ever got the old one's inode number.  It is written
-                # anew at close, not here (the ``compact`` benchmark).
-                snapshot.discard(self._files)
-                self._snapshot_end = None
-                compaction.compact(self._files, datafile, self._index, self._file_mode,
-                                   self._switch_to)
-            except OSError as exc:
-                if isinstance(exc, error):
-                    raise
-                raise error(exc.errno, f'compaction failed, the database is unchanged '
-                            f'({exc.strerror})', self._files.data) from exc
+        with self._io('compact', 'the database is unchanged') as datafile:
+            # The snapshot describes the old file: it goes before the replace, as left
+            # beside the new file by a crash it would be trusted again if the new file
+            # ever got the old one's inode number.  It is written anew at close, not
+            # here (the ``compact`` benchmark).
+            snapshot.discard(self._files)
+            self._snapshot_end = None
+            compaction.compact(self._files, datafile, self._index, self._file_mode,
+                               self._switch_to)
 
     def _switch_to(self, index, datafile):
         old = self._file
@@ -365,15 +353,9 @@ class SemiDBM(collections.abc.MutableMapping):
 
         Harmless on a read-only db (shelve calls it).
         """
-        with self._lock:
-            try:
-                self._file.sync()
-            except OSError as exc:
-                if isinstance(exc, error):
-                    raise
-                raise error(exc.errno, f'cannot sync the database ({exc.strerror}); the '
-                            f'writes since the last sync may not be on disk',
-                            self._files.data) from exc
+        with self._io('sync the database', 'the writes since the last sync may not '
+                      'be on disk', write=False) as datafile:
+            datafile.sync()
 
     def close(self, compact=False):
         """Close the db; with *compact*, compact it first.  Closing twice is harmless.
@@ -387,7 +369,8 @@ class SemiDBM(collections.abc.MutableMapping):
             if compact and not self.readonly:
                 self.compact()
             if not self.readonly:
-                self._save_snapshot()
+                snapshot.save(self._files, self._index, self._file, self._snapshot_end,
+                              self._file_mode)
             datafile = self._file
             closed = _Closed(self.path)
             self._set_state(closed, closed)
@@ -400,21 +383,6 @@ class SemiDBM(collections.abc.MutableMapping):
             finally:
                 if self._process_lock is not None:
                     self._process_lock.release()
-
-    def _save_snapshot(self):
-        """Save the index for the next open (large databases only, see snapshot.py)."""
-        datafile = self._file
-        if datafile.end == self._snapshot_end:
-            return
-        if len(self._index) < snapshot.MIN_KEYS:
-            snapshot.discard(self._files)
-            return
-        try:
-            snapshot.write(self._files, self._index, datafile.map, datafile.end,
-                           datafile.inode(), self._file_mode)
-        except OSError:
-            # Only an optimisation: without it the next open scans.
-            snapshot.discard(self._files)
 
     def __enter__(self):
         return self

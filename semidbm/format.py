@@ -145,6 +145,14 @@ def checksum_ok(buf, offset, key_size, value_size):
     return crc32(buf[start:body_end]) == stored
 
 
+def value_ok(buf, key, value, value_offset):
+    """Tell whether *value*, read from *value_offset* in *buf* for *key*, is followed
+    by its record's checksum.  A value cut short by the end of *buf* is not."""
+    end = value_offset + len(value)
+    return (end + CHECKSUM.size <= len(buf)
+            and crc32(value, crc32(key)) == CHECKSUM.unpack_from(buf, end)[0])
+
+
 def scan(buf, offset, end):
     """Yield ``(offset, key, value_size)`` for each whole record in ``buf[offset:end]``.
 

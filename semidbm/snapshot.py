@@ -52,6 +52,22 @@ def _little(items):
     return items
 
 
+def save(files, index, datafile, covered, mode):
+    """Save *index* of *datafile* for the next open, unless the snapshot on disk
+    already *covers* all of it (databases of :data:`MIN_KEYS` keys or more only:
+    below, one is removed).  A snapshot that cannot be written is left out: it is
+    only an optimisation, and without it the next open scans."""
+    if datafile.end == covered:
+        return
+    if len(index) < MIN_KEYS:
+        discard(files)
+        return
+    try:
+        write(files, index, datafile.map, datafile.end, datafile.inode(), mode)
+    except OSError:
+        discard(files)
+
+
 def write(files, index, buf, covered, ino, mode):
     """Write the snapshot of *index* (over ``buf[:covered]``) to ``files.snapshot``,
     with permission bits *mode*, and swap it in (:func:`semidbm.layout.replace`).

@@ -306,6 +306,59 @@ def test_keys_and_values_past_the_size_limit_raise_error(path, monkeypatch, stor
     assert read_all(path) == {b'k' * 10: b'v' * 10}
 
 
+# -- stats() ----------------------------------------------------------------------------
+
+def test_stats_counts_live_and_dead_bytes_as_compact_finds_them(path):
+    with semidbm.open(path, 'c') as db:
+        db.update({b'a': b'1' * 10, b'b': b'2', b'gone': b'x'})
+        db[b'a'] = b'short'
+        del db[b'gone']
+        written = (records_size({b'a': b'1' * 10, b'b': b'2', b'gone': b'x'})
+                   + len(format.encode_put(b'a', b'short') + format.encode_delete(b'gone')))
+        live = records_size({b'a': b'short', b'b': b'2'})
+        assert db.stats() == {
+            'path': path, 'format': '1.1', 'keys': 2, 'file_size': written,
+            'live_bytes': live, 'dead_bytes': written - live,
+            'reclaimable': (written - live) / written,
+            'snapshot': 'none', 'snapshot_covers': 0}
+        db.compact()
+        after = db.stats()
+    assert after['file_size'] == after['live_bytes'] == live == os.path.getsize(data_file(path))
+    assert after['dead_bytes'] == 0 and after['reclaimable'] == 0
+
+
+def test_stats_file_size_is_the_data_and_not_the_pad(path):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+        assert os.path.getsize(data_file(path)) > db.stats()['file_size']
+        assert db.stats()['file_size'] == records_size({b'a': b'1'})
+
+
+def test_stats_tells_the_state_of_the_snapshot(path):
+    many = {b'%d' % i: b'v' for i in range(snapshot.MIN_KEYS)}
+    with semidbm.open(path, 'c') as db:
+        db.update(many)
+        assert db.stats()['snapshot'] == 'none'
+    with semidbm.open(path, 'r') as db:
+        assert db.stats()['snapshot'] == 'fresh'
+        covered = db.stats()['file_size']
+        assert db.stats()['snapshot_covers'] == covered
+    with semidbm.open(path, 'w') as db:
+        db[b'more'] = b'v'
+        assert (db.stats()['snapshot'], db.stats()['snapshot_covers']) == ('partial', covered)
+    with open(os.path.join(path, layout.SNAPSHOT), 'r+b') as f:
+        f.write(b'garbage!')
+    with semidbm.open(path, 'r') as db:
+        assert db.stats()['snapshot'] == 'invalid'
+
+
+def test_stats_of_a_closed_database_raises_error(path):
+    db = semidbm.open(path, 'c')
+    db.close()
+    with pytest.raises(semidbm.error, match='closed'):
+        db.stats()
+
+
 # -- the rest of the surface --------------------------------------------------------------
 
 def test_version():

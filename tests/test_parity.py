@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+import semidbm.snapshot
+
 WRITES = {
     'setitem': lambda db: db.__setitem__(b'new', b'value'),
     'delitem': lambda db: db.__delitem__(b'a'),
@@ -434,6 +436,29 @@ def test_mode_less_umask_applies_to_created_files(backend, path, umask, mask, mo
     for name in regular:
         st = os.stat(os.path.join(os.path.dirname(path), name))
         assert stat.S_IMODE(st.st_mode) == expected, name
+
+
+def file_modes(directory):
+    return {name: stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode)
+            for name in tree(directory) if os.path.isfile(os.path.join(directory, name))}
+
+
+@pytest.mark.differs('dbm.dumb', reason="dbm.dumb rewrites its .dir file with the later "
+                                        "open's mode: the keys of a private database "
+                                        "become readable by all")
+def test_a_private_database_stays_private_when_opened_again_with_another_mode(
+        backend, path, umask):
+    """Enough keys that semidbm writes its index snapshot (a file made at close)."""
+    umask(0o022)
+    many = {b'key%d' % n: b'value' for n in range(semidbm.snapshot.MIN_KEYS)}
+    with backend.open(path, 'c', 0o600) as db:
+        db.update(many)
+    with backend.open(path, 'w', 0o666) as db:
+        db.update(many)
+        db[b'key0'] = b'overwritten'
+    modes = file_modes(os.path.dirname(path))
+    assert len(modes) >= 2, modes  # semidbm: data and index; dbm.dumb: .dat, .dir, .bak
+    assert set(modes.values()) == {0o600}, modes
 
 
 def test_the_files_of_a_database(backend, path):

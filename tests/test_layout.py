@@ -1,0 +1,75 @@
+"""The files of a database directory: every file semidbm makes gets the database's
+permission bits, whatever later opens pass as *mode* (semidbm/layout.py).
+
+The parity of *mode* with the stdlib on a new database is in test_parity.py.
+"""
+import os
+import stat
+
+import pytest
+
+import semidbm
+from semidbm import format, layout, repair, snapshot
+
+MANY = {b'key%05d' % n: b'value %d' % n for n in range(snapshot.MIN_KEYS)}
+
+
+def modes(path):
+    return {name: stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode)
+            for name in os.listdir(path)}
+
+
+@pytest.fixture
+def private(tmp_path, umask):
+    """A database made with mode 0o600, big enough for an index snapshot."""
+    umask(0o022)
+    path = str(tmp_path / 'private.db')
+    with semidbm.open(path, 'c', 0o600) as db:
+        db.update(MANY)
+    assert modes(path) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
+    return path
+
+
+def test_the_directory_gets_the_mode_with_search_bits_where_it_reads(tmp_path, umask):
+    umask(0o022)
+    for mode, expected in [(0o600, 0o700), (0o640, 0o750), (0o666, 0o755)]:
+        path = tmp_path / oct(mode)
+        semidbm.open(path, 'c', mode).close()
+        assert stat.S_IMODE(os.stat(path).st_mode) == expected, oct(mode)
+
+
+def test_compaction_keeps_the_permission_bits_of_the_data_file(private):
+    with semidbm.open(private, 'w', 0o666) as db:
+        db[b'key00000'] = b'overwritten'
+        db.compact()
+        assert modes(private) == {layout.DATA: 0o600}  # the snapshot went with the old file
+    assert modes(private) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
+
+
+def test_compaction_keeps_bits_that_the_umask_would_take(tmp_path, umask):
+    umask(0o000)
+    path = str(tmp_path / 'shared.db')
+    with semidbm.open(path, 'c', 0o664) as db:
+        db[b'a'] = b'1'
+    umask(0o077)
+    with semidbm.open(path, 'w') as db:
+        db.compact()
+    assert modes(path) == {layout.DATA: 0o664}
+
+
+def test_repair_keeps_the_permission_bits_of_the_data_file(private):
+    data = os.path.join(private, layout.DATA)
+    with open(data, 'r+b') as f:  # damage the first record's key: valid records follow
+        f.seek(format.HEADER.size + format.RECORD_HEAD.size)
+        f.write(b'X')
+    report, kept = repair.repair(private)
+    assert kept is not None and report.damage
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+
+
+def test_the_snapshot_is_written_with_the_data_files_bits_after_a_chmod(private):
+    os.chmod(os.path.join(private, layout.DATA), 0o640)
+    with semidbm.open(private, 'w') as db:
+        db[b'more'] = b'keys'
+    assert modes(private) == {layout.DATA: 0o640, layout.SNAPSHOT: 0o640}
