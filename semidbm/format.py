@@ -188,8 +188,16 @@ def valid_record_at(buf, offset, end):
     return checksum_ok(buf, offset, key_size, value_size)
 
 
+def filler(buf, offset, key_size, value_size):
+    """Tell whether the record at *offset* is one that lost or unwritten blocks make
+    by themselves: all zeros (an empty key and value: the crc32 of nothing is 0), or
+    nothing but pad after its head (see :func:`torn_copy`)."""
+    return (key_size == 0 and value_size == 0) or pad_made(buf, offset)
+
+
 def find_record(buf, offset, end, starts_before=None):
-    """Return the offset of the first valid record at or after *offset*, or -1.
+    """Return the offset of the first valid record at or after *offset* that is not
+    :func:`filler`, or -1.
 
     Used after damage, to tell a torn tail (nothing valid follows) from a broken
     chain of records (valid records follow), and by repair.  Only offsets whose size
@@ -204,7 +212,7 @@ def find_record(buf, offset, end, starts_before=None):
     if starts_before is not None:
         stop = min(stop, starts_before)
     for candidate in _candidates(buf, offset, stop, end):
-        if valid_record_at(buf, candidate, end):
+        if valid_record_at(buf, candidate, end) and not pad_made(buf, candidate):
             return candidate
     return -1
 
@@ -213,19 +221,33 @@ def _candidates(buf, offset, stop, end):
     """Yield the offsets in [offset, stop) where both size fields could be real.
 
     A size is at most ``end - offset``, so its first (big-endian) byte is at most
-    ``(end - offset) >> 24``; a value size may also be -1 (0xFF...).  A regular
-    expression finds such offsets without a Python step per byte.
+    ``(end - offset) >> 24``; a value size may also be -1 (0xFF...).  Eight zero bytes
+    start only a :func:`filler` record, so a run of zeros (a block lost to a power
+    cut) yields none.  A regular expression finds such offsets without a Python step
+    per byte.
     """
     if offset >= stop:
         return
     top = re.escape(bytes([min(0x7F, (end - offset) >> 24)]))
     first = b'[\x00-' + top + b']'
-    pattern = re.compile(b'(?=' + first + b'...(?:' + first + b'|\xff))', re.DOTALL)
+    pattern = re.compile(b'(?!\x00{8})(?=' + first + b'...(?:' + first + b'|\xff))',
+                         re.DOTALL)
     # The look-ahead reads past a candidate: let it see up to the sizes of the last.
     for match in pattern.finditer(buf, offset, min(end, stop + RECORD_HEAD.size)):
         if match.start() >= stop:
             return
         yield match.start()
+
+
+#: How many bytes at each end of a stretch of the data file :func:`probes` checksums.
+PROBE = 1 << 16
+
+
+def probes(buf, end):
+    """Return checksums of the first and the last :data:`PROBE` bytes of ``buf[:end]``:
+    what ties a file that describes the data file (a snapshot, a sync mark) to its
+    contents rather than to its inode, so copies keep working and other files don't."""
+    return crc32(buf[:min(PROBE, end)]), crc32(buf[max(0, end - PROBE):end])
 
 
 def torn_copy(buf, offset, key_size, value_size, size):

@@ -15,7 +15,7 @@ layout, all integers little-endian (specified in ``docs/fileformat.rst``)::
 (:func:`semidbm.format.entry`).  It is plain numbers and bytes (never pickle or
 marshal), so a corrupt or hostile file can at worst be refused.  It is trusted only
 while the data file is the same file (inode) and its first and last
-:data:`_PROBE` bytes up to ``covered`` still checksum the same; bytes appended
+:data:`semidbm.format.PROBE` bytes up to ``covered`` still checksum the same; bytes appended
 after ``covered`` (by us or by semidbm 0.5.1, which knows nothing of snapshots) are
 then scanned as usual.  A replaced data file (compaction by 0.5.1) has a new inode.
 """
@@ -34,16 +34,9 @@ HEAD = struct.Struct('<8sQQQIII')
 TRAILER = struct.Struct('<I')
 #: Below this many keys a scan is as fast as reading a snapshot: none is written.
 MIN_KEYS = 4096
-_PROBE = 1 << 16
 _KEYS_PER_READ = 1 << 16
 _KEYS_PER_PASS = 1 << 10  # 16 KiB of 16-byte keys: they stay in the cache for len()
 _KEYS_PER_UNPACK = 1 << 12
-
-
-def _probes(buf, covered):
-    head = crc32(buf[:min(_PROBE, covered)])
-    tail = crc32(buf[max(0, covered - _PROBE):covered])
-    return head, tail
 
 
 def _little(items):
@@ -78,7 +71,7 @@ def write(files, index, buf, covered, ino, mode):
     ``update_batch`` benchmark, whose time includes the close: 0.15 s a million keys,
     against 0.27 for separate passes for the sizes and the keys.)
     """
-    head_crc, tail_crc = _probes(buf, covered)
+    head_crc, tail_crc = format.probes(buf, covered)
 
     def fill(fd):
         sizes = array('I')
@@ -125,7 +118,7 @@ def _read(f, length, buf, size, ino):
     magic, snap_ino, covered, count, head_crc, tail_crc, _ = HEAD.unpack(head)
     if (magic != MAGIC or snap_ino != ino or covered > size
             or length < HEAD.size + 12 * count + TRAILER.size
-            or _probes(buf, covered) != (head_crc, tail_crc)):
+            or format.probes(buf, covered) != (head_crc, tail_crc)):
         return None
     # The sizes, last in the file, are needed first: to cut the keys.
     # Read into arrays made at their size: no bytes copy of them alongside (peak RSS).

@@ -105,7 +105,7 @@ def build_bases(directory):
     finally:
         snapshot.MIN_KEYS = old_min
     data = read(path, 'data')
-    assert len(data) > 2 * snapshot._PROBE  # damage in the middle goes unseen by it
+    assert len(data) > 2 * format.PROBE  # damage in the middle goes unseen by it
     bases.append(Base('snapshot', data, history, read(path, layout.SNAPSHOT)))
     return bases
 
