@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+import helpers
 import semidbm
 
 
@@ -42,6 +43,10 @@ class Backend:
         db = self.module.open(filename, flag, mode)
         self._opened.append(db)
         return db
+
+    def contents(self, filename):
+        """Everything in the database *filename*, read with this module."""
+        return helpers.contents(filename, opener=self.open)
 
     def close_all(self):
         for db in self._opened:
@@ -120,25 +125,3 @@ def umask():
 
     yield set_umask
     os.umask(old)
-
-
-@pytest.fixture
-def snapshot():
-    """A function: the state of a directory tree, to compare before and after."""
-    return _snapshot
-
-
-def _snapshot(directory):
-    """Map each path under *directory* to (mode, size, mtime_ns, content)."""
-    state = {}
-    for root, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            full = os.path.join(root, name)
-            st = os.lstat(full)
-            content = None
-            if os.path.isfile(full):
-                with open(full, 'rb') as f:
-                    content = f.read()
-            state[os.path.relpath(full, directory)] = (
-                st.st_mode, st.st_size, st.st_mtime_ns, content)
-    return state

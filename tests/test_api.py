@@ -5,17 +5,9 @@ import re
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import datafile, format, layout, snapshot
-
-
-@pytest.fixture
-def path(tmp_path):
-    return str(tmp_path / 'db')
-
-
-def data_file(path):
-    return os.path.join(path, 'data')
 
 
 def listing(path):
@@ -27,14 +19,8 @@ def listing(path):
 
 
 def records_size(data):
-    """The size of a data file holding exactly the records of *data*, in order."""
-    return format.HEADER.size + sum(format.record_size(len(key), len(value))
-                                    for key, value in data.items())
-
-
-def read_all(path):
-    with semidbm.open(path, 'r') as db:
-        return {key: db[key] for key in db.keys()}
+    """The size of a data file holding exactly the records of the dict *data*."""
+    return len(helpers.records(*data.items()))
 
 
 def churn(db, rounds=5, keys=100):
@@ -57,15 +43,14 @@ def test_a_database_is_a_directory_holding_data(path):
         db[b'a'] = b'1'
     assert os.path.isdir(path)
     assert listing(path) == ['data']
-    with open(data_file(path), 'rb') as f:
-        assert f.read(format.HEADER.size) == format.HEADER_BYTES
+    assert helpers.data_bytes(path).startswith(format.HEADER_BYTES)
 
 
 def test_a_closed_file_is_exactly_its_records(path):
     data = {b'a': b'1', b'bb': b'', b'': b'empty key'}
     with semidbm.open(path, 'c') as db:
         db.update(data)
-    assert os.path.getsize(data_file(path)) == records_size(data)
+    assert os.path.getsize(helpers.data_path(path)) == records_size(data)
 
 
 def test_open_returns_a_semidbm_mutable_mapping(path):
@@ -85,12 +70,12 @@ def test_options_beyond_the_dbm_signature_are_keyword_only(path):
 def test_compact_keeps_the_live_data_and_shrinks_the_file(path):
     with semidbm.open(path, 'c') as db:
         live = churn(db)
-    before = os.path.getsize(data_file(path))
+    before = os.path.getsize(helpers.data_path(path))
     with semidbm.open(path, 'w') as db:
         db.compact()
         assert dict(db.items()) == live
-    assert os.path.getsize(data_file(path)) == records_size(live) < before
-    assert read_all(path) == live
+    assert os.path.getsize(helpers.data_path(path)) == records_size(live) < before
+    assert helpers.contents(path) == live
 
 
 def test_the_database_is_usable_after_compact(path):
@@ -104,7 +89,7 @@ def test_the_database_is_usable_after_compact(path):
         assert dict(db.items()) == live
         db.compact()
         assert dict(db.items()) == live
-    assert read_all(path) == live
+    assert helpers.contents(path) == live
     assert listing(path) == ['data']
 
 
@@ -113,17 +98,17 @@ def test_compact_an_empty_database(path):
         db.compact()
         assert len(db) == 0
         db[b'a'] = b'1'
-    assert read_all(path) == {b'a': b'1'}
+    assert helpers.contents(path) == {b'a': b'1'}
 
 
 def test_compact_a_read_only_database_raises_error(path):
     with semidbm.open(path, 'c') as db:
         churn(db)
-    size = os.path.getsize(data_file(path))
+    size = os.path.getsize(helpers.data_path(path))
     with semidbm.open(path, 'r') as db:
         with pytest.raises(semidbm.error, match='read-only'):
             db.compact()
-    assert os.path.getsize(data_file(path)) == size
+    assert os.path.getsize(helpers.data_path(path)) == size
     assert listing(path) == ['data']
 
 
@@ -138,8 +123,8 @@ def test_close_with_compact(path):
     db = semidbm.open(path, 'c')
     live = churn(db)
     db.close(compact=True)
-    assert os.path.getsize(data_file(path)) == records_size(live)
-    assert read_all(path) == live
+    assert os.path.getsize(helpers.data_path(path)) == records_size(live)
+    assert helpers.contents(path) == live
 
 
 def test_close_with_compact_of_an_emptied_database_leaves_only_the_header(path):
@@ -147,27 +132,23 @@ def test_close_with_compact_of_an_emptied_database_leaves_only_the_header(path):
     churn(db)
     db.clear()
     db.close(compact=True)
-    with open(data_file(path), 'rb') as f:
-        assert f.read() == format.HEADER_BYTES
-    assert read_all(path) == {}
+    assert helpers.data_bytes(path) == format.HEADER_BYTES
+    assert helpers.contents(path) == {}
 
 
 def test_close_with_compact_of_a_new_database_leaves_only_the_header(path):
     semidbm.open(path, 'c').close(compact=True)
-    with open(data_file(path), 'rb') as f:
-        assert f.read() == format.HEADER_BYTES
+    assert helpers.data_bytes(path) == format.HEADER_BYTES
 
 
 def test_close_with_compact_on_a_read_only_database_changes_nothing(path):
     with semidbm.open(path, 'c') as db:
         live = churn(db)
-    with open(data_file(path), 'rb') as f:
-        before = f.read()
+    before = helpers.data_bytes(path)
     db = semidbm.open(path, 'r')
     db.close(compact=True)
-    with open(data_file(path), 'rb') as f:
-        assert f.read() == before
-    assert read_all(path) == live
+    assert helpers.data_bytes(path) == before
+    assert helpers.contents(path) == live
 
 
 # -- errors --------------------------------------------------------------------------
@@ -198,14 +179,11 @@ def test_an_empty_directory_is_no_database(path):
 
 
 def test_a_file_that_is_not_a_data_file_raises_load_error(path):
-    os.mkdir(path)
-    with open(data_file(path), 'wb') as f:
-        f.write(b'GDBM this is something else entirely')
+    helpers.write_data(path, b'GDBM this is something else entirely')
     for flag in 'rwc':
         with pytest.raises(semidbm.DBMLoadError, match='not a semidbm data file'):
             semidbm.open(path, flag)
-    with open(data_file(path), 'rb') as f:
-        assert f.read() == b'GDBM this is something else entirely'
+    assert helpers.data_bytes(path) == b'GDBM this is something else entirely'
 
 
 def test_a_closed_database_says_so(path):
@@ -240,10 +218,8 @@ def test_verify_checksums_reports_a_damaged_value(path):
     with semidbm.open(path, 'c') as db:
         db[b'key'] = b'value'
         db[b'other'] = b'fine'
-    with open(data_file(path), 'r+b') as f:
-        content = f.read()
-        f.seek(content.index(b'value'))
-        f.write(b'VALUE')
+    data = helpers.data_bytes(path)
+    helpers.write_data(path, data.replace(b'value', b'VALUE', 1))
     with semidbm.open(path, 'r') as db:
         assert db[b'key'] == b'VALUE'  # unchecked: a read costs no crc32
     with semidbm.open(path, 'r', verify_checksums=True) as db:
@@ -251,7 +227,7 @@ def test_verify_checksums_reports_a_damaged_value(path):
         assert db[b'other'] == b'fine'
         with pytest.raises(semidbm.DBMChecksumError, match='checksum') as info:
             db[b'key']
-        assert data_file(path) in str(info.value)
+        assert helpers.data_path(path) in str(info.value)
 
 
 # -- types and sizes -------------------------------------------------------------------
@@ -276,7 +252,7 @@ def test_keys_and_values_of_the_wrong_type_raise_type_error(path, wrong):
                 with pytest.raises(TypeError, match='bytes or str'):
                     operation()
             assert wrong not in db
-    assert read_all(path) == {b'1': b'one'}
+    assert helpers.contents(path) == {b'1': b'one'}
 
 
 def test_bytearray_and_memoryview_are_stored_as_bytes(path):
@@ -286,7 +262,7 @@ def test_bytearray_and_memoryview_are_stored_as_bytes(path):
         assert db[b'ba'] == b'bytearray'
         assert bytearray(b'mv') in db
         assert type(db[memoryview(b'mv')]) is bytes
-    assert read_all(path) == {b'ba': b'bytearray', b'mv': b'memoryview'}
+    assert helpers.contents(path) == {b'ba': b'bytearray', b'mv': b'memoryview'}
 
 
 @pytest.mark.parametrize('store', [
@@ -303,7 +279,7 @@ def test_keys_and_values_past_the_size_limit_raise_error(path, monkeypatch, stor
         with pytest.raises(semidbm.error, match='too large'):
             store(db, b'k' * 11, b'v')
         assert dict(db.items()) == {b'k' * 10: b'v' * 10}
-    assert read_all(path) == {b'k' * 10: b'v' * 10}
+    assert helpers.contents(path) == {b'k' * 10: b'v' * 10}
 
 
 # -- stats() ----------------------------------------------------------------------------
@@ -323,14 +299,15 @@ def test_stats_counts_live_and_dead_bytes_as_compact_finds_them(path):
             'snapshot': 'none', 'snapshot_covers': 0}
         db.compact()
         after = db.stats()
-    assert after['file_size'] == after['live_bytes'] == live == os.path.getsize(data_file(path))
+    assert after['file_size'] == after['live_bytes'] == live
+    assert os.path.getsize(helpers.data_path(path)) == live
     assert after['dead_bytes'] == 0 and after['reclaimable'] == 0
 
 
 def test_stats_file_size_is_the_data_and_not_the_pad(path):
     with semidbm.open(path, 'c') as db:
         db[b'a'] = b'1'
-        assert os.path.getsize(data_file(path)) > db.stats()['file_size']
+        assert os.path.getsize(helpers.data_path(path)) > db.stats()['file_size']
         assert db.stats()['file_size'] == records_size({b'a': b'1'})
 
 
@@ -407,7 +384,7 @@ def test_update_from_a_generator_that_writes_to_the_same_db(path):
         expected = {**{b'side%d' % n: b'written while iterating %d' % n for n in range(3)},
                     **{b'batch%d' % n: b'from the batch %d' % n for n in range(3)}}
         assert dict(db.items()) == expected
-    assert read_all(path) == expected
+    assert helpers.contents(path) == expected
 
 
 def test_update_with_a_bad_pair_writes_nothing(path):
@@ -416,7 +393,7 @@ def test_update_with_a_bad_pair_writes_nothing(path):
         with pytest.raises(TypeError):
             db.update([(b'b', b'2'), (b'c', None), (b'd', b'4')])
         assert dict(db.items()) == {b'a': b'1'}
-    assert read_all(path) == {b'a': b'1'}
+    assert helpers.contents(path) == {b'a': b'1'}
 
 
 def test_a_value_larger_than_the_growth_step(path):
@@ -441,6 +418,6 @@ def test_a_large_database_saves_its_index_at_close_and_uses_it(path):
         del db[b'1']
         del data[b'1']
         db[b'2'] = data[b'2'] = b'changed'
-    assert read_all(path) == data
+    assert helpers.contents(path) == data
     assert listing(path) == ['data']  # too few keys now for a snapshot
-    assert read_all(path) == data
+    assert helpers.contents(path) == data

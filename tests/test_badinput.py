@@ -9,11 +9,13 @@ and the bad paths: a file in the way, a directory we may not write, a bad flag o
 import contextlib
 import errno
 import os
+import pathlib
 import shutil
 import tempfile
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import format
 
@@ -61,42 +63,32 @@ def key_calls(key):
 
 
 @pytest.fixture
-def path(tmp_path, monkeypatch):
+def filled(path, monkeypatch):
+    """A closed database holding :data:`BEFORE`, with the size limit at OVERSIZE."""
     monkeypatch.setattr(format, 'MAX_SIZE', OVERSIZE)
-    path = str(tmp_path / 'db')
     with semidbm.open(path, 'c') as db:
         db.update(BEFORE)
     return path
-
-
-def data_of(path):
-    with open(os.path.join(path, 'data'), 'rb') as f:
-        return f.read()
-
-
-def contents(path):
-    with semidbm.open(path, 'r', verify_checksums=True) as db:
-        return {k: db[k] for k in db.keys()}
 
 
 @contextlib.contextmanager
 def nothing_written(path, flag='w'):
     """Open *path*; after the block, the file holds exactly what it held, and a write
     still works."""
-    before = data_of(path)
+    before = helpers.data_bytes(path)
     with semidbm.open(path, flag) as db:
         yield db
         assert {k: db[k] for k in db.keys()} == BEFORE
-    assert data_of(path) == before
-    assert contents(path) == BEFORE
+    assert helpers.data_bytes(path) == before
+    assert helpers.contents(path, verify_checksums=True) == BEFORE
 
 
 # -- keys and values -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize('key, error', list(bad_keys()), ids=repr)
-def test_a_bad_key_is_refused_everywhere_and_writes_nothing(path, key, error):
-    with nothing_written(path) as db:
+def test_a_bad_key_is_refused_everywhere_and_writes_nothing(filled, key, error):
+    with nothing_written(filled) as db:
         for name, call in {**writes(key, b'value'), **key_calls(key)}.items():
             if error is semidbm.error and name in key_calls(key):
                 # A long key is only a key that is not there.
@@ -117,8 +109,8 @@ def test_a_bad_key_is_refused_everywhere_and_writes_nothing(path, key, error):
 
 
 @pytest.mark.parametrize('value, error', list(bad_values()), ids=repr)
-def test_a_bad_value_is_refused_everywhere_and_writes_nothing(path, value, error):
-    with nothing_written(path) as db:
+def test_a_bad_value_is_refused_everywhere_and_writes_nothing(filled, value, error):
+    with nothing_written(filled) as db:
         for name, call in writes(b'new key', value).items():
             with pytest.raises(error):
                 call(db)
@@ -131,65 +123,66 @@ def test_a_bad_value_is_refused_everywhere_and_writes_nothing(path, value, error
             assert db[b'a'] == b'1', name
 
 
-def test_a_surrogate_key_in_contains_raises_as_dbm_dumb_does(path):
-    with nothing_written(path) as db:
+def test_a_surrogate_key_in_contains_raises_as_dbm_dumb_does(filled):
+    with nothing_written(filled) as db:
         for text in SURROGATES:
             with pytest.raises(UnicodeEncodeError):
                 text in db
 
 
-def test_the_size_limit_is_inclusive(path):
-    before = data_of(path)
-    with semidbm.open(path, 'w') as db:
+def test_the_size_limit_is_inclusive(filled):
+    before = helpers.data_bytes(filled)
+    with semidbm.open(filled, 'w') as db:
         db[b'k' * OVERSIZE] = b'v' * OVERSIZE
-    assert data_of(path) == before + format.encode_put(b'k' * OVERSIZE, b'v' * OVERSIZE)
+    assert helpers.data_bytes(filled) == before + helpers.record(b'k' * OVERSIZE,
+                                                                 b'v' * OVERSIZE)
 
 
 @pytest.mark.parametrize('argument', [
     5, None, [b'not a pair'], [(b'one',)], [(b'a', b'b', b'c')], 'ab', [b'ab'],
 ], ids=repr)
-def test_update_with_something_that_is_not_pairs_writes_nothing(path, argument):
-    with nothing_written(path) as db:
+def test_update_with_something_that_is_not_pairs_writes_nothing(filled, argument):
+    with nothing_written(filled) as db:
         with pytest.raises((TypeError, ValueError)):
             db.update(argument)
 
 
-def test_update_whose_iterable_fails_part_way_writes_nothing(path):
+def test_update_whose_iterable_fails_part_way_writes_nothing(filled):
     def pairs():
         yield b'first', b'pair'
         raise RuntimeError('the source broke')
-    with nothing_written(path) as db:
+    with nothing_written(filled) as db:
         with pytest.raises(RuntimeError, match='the source broke'):
             db.update(pairs())
         assert b'first' not in db
 
 
-def test_empty_keys_and_values_are_stored_and_kept(path):
-    with semidbm.open(path, 'w') as db:
+def test_empty_keys_and_values_are_stored_and_kept(filled):
+    with semidbm.open(filled, 'w') as db:
         db[''] = 'empty str value'
         db[b'x'] = ''
         db.update({b'y': b'', '': b''})
         del db[b'empty value']
     expected = {**BEFORE, b'x': b'', b'y': b''}
     del expected[b'empty value']
-    assert contents(path) == expected
-    with semidbm.open(path, 'w') as db:
+    assert helpers.contents(filled, verify_checksums=True) == expected
+    with semidbm.open(filled, 'w') as db:
         db.compact()
-    assert contents(path) == expected
+    assert helpers.contents(filled, verify_checksums=True) == expected
 
 
 # -- opening ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize('flag', ['', 'x', 'rw', 'C', 'cf', None, 1, b'r'], ids=repr)
-def test_a_bad_flag_is_a_value_error_and_touches_nothing(path, flag):
-    before = data_of(path)
+def test_a_bad_flag_is_a_value_error_and_touches_nothing(filled, flag):
+    before = helpers.data_bytes(filled)
     with pytest.raises(ValueError, match='flag'):
-        semidbm.open(path, flag)
+        semidbm.open(filled, flag)
     with pytest.raises(ValueError, match='flag'):
-        semidbm.open(os.path.join(path, 'new'), flag)
-    assert data_of(path) == before
-    assert not os.path.exists(os.path.join(path, 'new'))
+        semidbm.open(os.path.join(filled, 'new'), flag)
+    assert helpers.data_bytes(filled) == before
+    assert not os.path.exists(os.path.join(filled, 'new'))
 
 
 @pytest.mark.parametrize('filename', [5, None, 2.5, ['db']], ids=repr)
@@ -205,22 +198,23 @@ def test_a_filename_with_a_nul_byte(tmp_path):
 
 
 @pytest.mark.parametrize('flag', ['r', 'w', 'c', 'n'])
-def test_a_file_where_the_database_should_be(tmp_path, flag):
-    path = tmp_path / 'db'
-    path.write_bytes(b'a file of the user, not a database')
+def test_a_file_where_the_database_should_be(path, flag):
+    user_file = pathlib.Path(path)
+    user_file.write_bytes(b'a file of the user, not a database')
     with pytest.raises(semidbm.error) as info:
-        semidbm.open(str(path), flag)
-    assert str(path) in str(info.value)
-    assert path.read_bytes() == b'a file of the user, not a database'
+        semidbm.open(path, flag)
+    assert path in str(info.value)
+    assert user_file.read_bytes() == b'a file of the user, not a database'
 
 
 @pytest.mark.parametrize('flag', ['r', 'w', 'c', 'n'])
-def test_a_directory_where_the_data_file_should_be(tmp_path, flag):
-    (tmp_path / 'db' / 'data').mkdir(parents=True)
-    (tmp_path / 'db' / 'data' / 'keep').write_bytes(b'x')
+def test_a_directory_where_the_data_file_should_be(path, flag):
+    keep = pathlib.Path(helpers.data_path(path), 'keep')
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b'x')
     with pytest.raises(semidbm.error):
-        semidbm.open(str(tmp_path / 'db'), flag)
-    assert (tmp_path / 'db' / 'data' / 'keep').read_bytes() == b'x'
+        semidbm.open(path, flag)
+    assert keep.read_bytes() == b'x'
 
 
 # -- permissions ------------------------------------------------------------------------
@@ -264,7 +258,7 @@ def make_db(directory):
 
 def test_a_directory_we_may_not_write_refuses_a_writer_and_serves_a_reader(shared_dir):
     path = make_db(shared_dir)
-    before = data_of(path)
+    before = helpers.data_bytes(path)
     os.chmod(path, 0o555)
     with unprivileged():
         for flag in ('w', 'c', 'n'):
@@ -272,19 +266,19 @@ def test_a_directory_we_may_not_write_refuses_a_writer_and_serves_a_reader(share
                 semidbm.open(path, flag)
             assert info.value.errno == errno.EACCES, flag
             assert 'Permission denied' in str(info.value)
-        assert contents(path) == BEFORE
-    assert data_of(path) == before
+        assert helpers.contents(path, verify_checksums=True) == BEFORE
+    assert helpers.data_bytes(path) == before
 
 
 def test_a_data_file_we_may_not_write(shared_dir):
     path = make_db(shared_dir)
-    os.chmod(os.path.join(path, 'data'), 0o444)
+    os.chmod(helpers.data_path(path), 0o444)
     with unprivileged():
         with pytest.raises(semidbm.error) as info:
             semidbm.open(path, 'w', lock=False)
         assert info.value.errno == errno.EACCES
-        assert os.path.join(path, 'data') in str(info.value)
-        assert contents(path) == BEFORE
+        assert helpers.data_path(path) in str(info.value)
+        assert helpers.contents(path, verify_checksums=True) == BEFORE
 
 
 def test_a_directory_we_may_not_read_says_permission_denied(shared_dir):
@@ -296,7 +290,7 @@ def test_a_directory_we_may_not_read_says_permission_denied(shared_dir):
                 semidbm.open(path, flag)
             assert info.value.errno == errno.EACCES, (flag, str(info.value))
     os.chmod(path, 0o755)
-    assert contents(path) == BEFORE
+    assert helpers.contents(path, verify_checksums=True) == BEFORE
 
 
 def test_a_parent_we_may_not_write_refuses_a_new_database(shared_dir):

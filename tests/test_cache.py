@@ -9,8 +9,9 @@ from semidbm.db import CACHED_VALUE_MAX
 
 
 @pytest.fixture
-def db(tmp_path):
-    with semidbm.open(str(tmp_path / 'db'), 'c') as opened:
+def store(path):
+    """A semidbm database holding ``k: old`` and ``other: value``, open for writing."""
+    with semidbm.open(path, 'c') as opened:
         opened.update({b'k': b'old', b'other': b'value'})
         yield opened
 
@@ -19,11 +20,11 @@ def cached(db):
     return dict(db._cache)
 
 
-def test_a_value_read_is_kept_and_served_again(db):
-    assert db[b'k'] == b'old'
-    assert cached(db) == {b'k': b'old'}
-    db._state[1].map = None  # were it read from the file again, this would fail
-    assert db[b'k'] == b'old'
+def test_a_value_read_is_kept_and_served_again(store):
+    assert store[b'k'] == b'old'
+    assert cached(store) == {b'k': b'old'}
+    store._state[1].map = None  # were it read from the file again, this would fail
+    assert store[b'k'] == b'old'
 
 
 @pytest.mark.parametrize('write, expected', [
@@ -32,11 +33,11 @@ def test_a_value_read_is_kept_and_served_again(db):
     pytest.param(lambda db: db.setdefault(b'k', b'unused'), b'old', id='setdefault'),
     pytest.param(lambda db: db.compact(), b'old', id='compact'),
 ])
-def test_a_write_after_a_read_is_what_the_next_read_sees(db, write, expected):
-    assert db[b'k'] == b'old'
-    write(db)
-    assert db[b'k'] == expected
-    assert db.get(b'k') == expected
+def test_a_write_after_a_read_is_what_the_next_read_sees(store, write, expected):
+    assert store[b'k'] == b'old'
+    write(store)
+    assert store[b'k'] == expected
+    assert store.get(b'k') == expected
 
 
 @pytest.mark.parametrize('delete', [
@@ -44,31 +45,30 @@ def test_a_write_after_a_read_is_what_the_next_read_sees(db, write, expected):
     pytest.param(lambda db: db.pop(b'k'), id='pop'),
     pytest.param(lambda db: db.clear(), id='clear'),
 ])
-def test_a_delete_after_a_read_is_a_key_error(db, delete):
-    assert db[b'k'] == b'old'
-    delete(db)
+def test_a_delete_after_a_read_is_a_key_error(store, delete):
+    assert store[b'k'] == b'old'
+    delete(store)
     with pytest.raises(KeyError):
-        db[b'k']
-    assert b'k' not in db
+        store[b'k']
+    assert b'k' not in store
 
 
-def test_a_closed_database_says_closed_even_for_a_cached_key(db):
-    assert db[b'k'] == b'old'
-    db.close()
+def test_a_closed_database_says_closed_even_for_a_cached_key(store):
+    assert store[b'k'] == b'old'
+    store.close()
     with pytest.raises(semidbm.error, match='closed'):
-        db[b'k']
+        store[b'k']
 
 
-def test_cache_size_zero_keeps_nothing(tmp_path):
-    path = str(tmp_path / 'db')
+def test_cache_size_zero_keeps_nothing(path):
     with semidbm.open(path, 'c', cache_size=0) as db:
         db[b'k'] = b'v'
         assert db[b'k'] == b'v' and db[b'k'] == b'v'
         assert cached(db) == {}
 
 
-def test_a_full_cache_is_emptied_and_never_grows_past_its_size(tmp_path):
-    with semidbm.open(str(tmp_path / 'db'), 'c', cache_size=3) as db:
+def test_a_full_cache_is_emptied_and_never_grows_past_its_size(path):
+    with semidbm.open(path, 'c', cache_size=3) as db:
         db.update((b'%d' % n, b'v%d' % n) for n in range(10))
         for n in range(10):
             assert db[b'%d' % n] == b'v%d' % n
@@ -76,17 +76,17 @@ def test_a_full_cache_is_emptied_and_never_grows_past_its_size(tmp_path):
         assert cached(db) == {b'9': b'v9'}  # emptied at the 4th, the 7th and the 10th
 
 
-def test_long_values_are_not_cached(db):
-    db[b'long'] = b'x' * (CACHED_VALUE_MAX + 1)
-    db[b'edge'] = b'x' * CACHED_VALUE_MAX
-    assert db[b'long'] and db[b'edge']
-    assert set(cached(db)) == {b'edge'}
+def test_long_values_are_not_cached(store):
+    store[b'long'] = b'x' * (CACHED_VALUE_MAX + 1)
+    store[b'edge'] = b'x' * CACHED_VALUE_MAX
+    assert store[b'long'] and store[b'edge']
+    assert set(cached(store)) == {b'edge'}
 
 
 @pytest.mark.parametrize('size', [-1, 1.5, '10'])
-def test_a_bad_cache_size_is_refused(tmp_path, size):
+def test_a_bad_cache_size_is_refused(path, size):
     with pytest.raises(ValueError, match='cache_size'):
-        semidbm.open(str(tmp_path / 'db'), 'c', cache_size=size)
+        semidbm.open(path, 'c', cache_size=size)
 
 
 class RacingIndex(dict):
@@ -104,17 +104,16 @@ class RacingIndex(dict):
         return position
 
 
-def test_a_read_racing_a_write_leaves_no_stale_value(db):
-    index = RacingIndex(db._index)
-    db._set_state(index, db._file, db._cache)
-    index.arm(db, b'k', b'new')
-    assert db[b'k'] == b'old'  # the read began before the write: either value is right
-    assert b'k' not in cached(db)
-    assert db[b'k'] == b'new'
+def test_a_read_racing_a_write_leaves_no_stale_value(store):
+    index = RacingIndex(store._index)
+    store._set_state(index, store._file, store._cache)
+    index.arm(store, b'k', b'new')
+    assert store[b'k'] == b'old'  # the read began before the write: either value is right
+    assert b'k' not in cached(store)
+    assert store[b'k'] == b'new'
 
 
-def test_reads_in_threads_racing_writes_end_with_the_last_value(tmp_path):
-    path = str(tmp_path / 'db')
+def test_reads_in_threads_racing_writes_end_with_the_last_value(path):
     with semidbm.open(path, 'c') as db:
         db[b'k'] = b'0'
         stop = threading.Event()

@@ -21,16 +21,16 @@ import sys
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import cli, format, layout, repair, snapshot
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRUIT = {b'apple': b'green', b'banana': b'yellow', b'cherry': b'red'}
 
 
 def run_subprocess(*args, stdin=None, cwd=None, binary=False, check=None):
     """Run ``python -m semidbm ARGS``; return the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS='80')
+    env = helpers.child_env(COLUMNS='80')
     result = subprocess.run(
         [sys.executable, '-m', 'semidbm', *args], input=stdin, capture_output=True,
         text=not binary, env=env, cwd=cwd, timeout=120)
@@ -83,11 +83,6 @@ def assert_one_line_error(result, status, *fragments):
     return error_lines[0]
 
 
-def contents(path):
-    with semidbm.open(path, 'r') as db:
-        return {key: db[key] for key in db.keys()}
-
-
 @pytest.fixture
 def fruit(tmp_path):
     """A database holding :data:`FRUIT` (and some dead records), closed."""
@@ -100,25 +95,9 @@ def fruit(tmp_path):
     return path
 
 
-@pytest.fixture
-def missing(tmp_path):
-    return str(tmp_path / 'missing.db')
-
-
-def data_bytes(path):
-    with open(os.path.join(path, 'data'), 'rb') as f:
-        return f.read()
-
-
-def write_data(path, data):
-    with open(os.path.join(path, 'data'), 'wb') as f:
-        f.write(data)
-
-
 def record_offsets(path):
-    """The offset of each record of *path*'s data file."""
-    data = data_bytes(path)
-    return [offset for offset, _, _ in format.scan(data, format.HEADER.size, len(data))]
+    """The offset of each record of the data file of *path*."""
+    return helpers.record_offsets(helpers.data_bytes(path))
 
 
 # -- the parser ------------------------------------------------------------------
@@ -220,10 +199,9 @@ def test_get_adds_a_newline_on_a_terminal_only(fruit, monkeypatch):
 
 # -- get, set, delete, keys ----------------------------------------------------------
 
-def test_set_creates_the_database_and_get_reads_it(run, tmp_path):
-    path = str(tmp_path / 'new.db')
+def test_set_creates_the_database_and_get_reads_it(run, path):
     assert run('set', path, 'ключ', 'значение', check=0).stdout == ''
-    assert contents(path) == {'ключ'.encode(): 'значение'.encode()}
+    assert helpers.contents(path) == {'ключ'.encode(): 'значение'.encode()}
     result = run('get', path, 'ключ', binary=True, check=0)
     assert result.stdout == 'значение'.encode()  # exactly, no newline in a pipe
 
@@ -242,12 +220,12 @@ def test_get_writes_binary_values_unchanged(run, fruit):
 def test_hex_and_base64_for_binary_keys_and_values(run, fruit, encoding, encode):
     key, value = b'\x00\xffkey\n', b'\x01\x02'
     run('set', encoding, fruit, encode(key), encode(value), check=0)
-    assert contents(fruit)[key] == value
+    assert helpers.contents(fruit)[key] == value
     assert run('get', encoding, fruit, encode(key), check=0).stdout == encode(value) + '\n'
     listed = run('keys', encoding, fruit, check=0).stdout.splitlines()
     assert listed == [encode(k) for k in [b'apple', b'banana', b'cherry', key]]
     run('delete', encoding, fruit, encode(key), check=0)
-    assert key not in contents(fruit)
+    assert key not in helpers.contents(fruit)
 
 
 @pytest.mark.parametrize('args, what', [
@@ -255,12 +233,12 @@ def test_hex_and_base64_for_binary_keys_and_values(run, fruit, encoding, encode)
     (['set', '--base64', '{path}', 'YQ==', '!!'], "the value '!!' is not valid base64"),
 ])
 def test_a_badly_encoded_argument_is_a_usage_error(run, fruit, args, what):
-    before = data_bytes(fruit)
+    before = helpers.data_bytes(fruit)
     result = run(*[arg.format(path=fruit) for arg in args])
     assert result.returncode == 2
     assert result.stderr.startswith(f'usage: semidbm {args[0]} ')
     assert f'semidbm {args[0]}: error: {what}' in result.stderr
-    assert data_bytes(fruit) == before
+    assert helpers.data_bytes(fruit) == before
 
 
 def test_keys_lists_text_keys_one_a_line(run, fruit):
@@ -285,7 +263,7 @@ def test_get_of_a_missing_key_exits_1(run, fruit):
 
 def test_delete_removes_the_key_for_good(run, fruit):
     run('delete', fruit, 'banana', check=0)
-    assert contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
+    assert helpers.contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
     assert_one_line_error(run('delete', fruit, 'banana'), 1, "no key b'banana'")
 
 
@@ -293,16 +271,14 @@ def test_delete_removes_the_key_for_good(run, fruit):
                                   ['delete', '{path}', 'k'], ['stat', '{path}'],
                                   ['check', '{path}'], ['repair', '{path}'],
                                   ['compact', '{path}'], ['dump', '{path}']])
-def test_a_missing_database_is_one_line_and_exit_1(run, missing, args):
-    result = run(*[arg.format(path=missing) for arg in args])
-    assert_one_line_error(result, 1, missing, 'no semidbm database here')
-    assert not os.path.exists(missing)
+def test_a_missing_database_is_one_line_and_exit_1(run, path, args):
+    result = run(*[arg.format(path=path) for arg in args])
+    assert_one_line_error(result, 1, path, 'no semidbm database here')
+    assert not os.path.exists(path)
 
 
-def test_a_damaged_database_is_one_line_and_exit_1(run, tmp_path):
-    path = str(tmp_path / 'bad.db')
-    os.mkdir(path)
-    write_data(path, b'not a semidbm file at all')
+def test_a_damaged_database_is_one_line_and_exit_1(run, path):
+    helpers.write_data(path, b'not a semidbm file at all')
     assert_one_line_error(run('keys', path), 1, 'not a semidbm data file')
 
 
@@ -314,16 +290,15 @@ def stat_lines(run, path):
 
 
 def test_stat_counts_live_and_dead_bytes(run, fruit):
-    size = len(data_bytes(fruit))
-    live = format.HEADER.size + sum(format.record_size(len(k), len(v))
-                                    for k, v in FRUIT.items())
+    size = len(helpers.data_bytes(fruit))
+    live = len(helpers.records(*FRUIT.items()))
     stats = {key: value.strip() for key, value in stat_lines(run, fruit).items()}
     assert stats == {
         'path': fruit, 'format': '1.1', 'keys': '3', 'file size': f'{size} bytes',
         'live bytes': f'{live} bytes', 'dead bytes': f'{size - live} bytes',
         'reclaimable': f'{(size - live) / size:.1%} (by compact)', 'snapshot': 'none'}
     run('compact', fruit, check=0)
-    assert len(data_bytes(fruit)) == live  # what stat said compact would leave
+    assert len(helpers.data_bytes(fruit)) == live  # what stat said compact would leave
 
 
 def big_database(path):
@@ -332,25 +307,22 @@ def big_database(path):
     assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
 
 
-def test_stat_tells_a_fresh_snapshot(run, tmp_path):
-    path = str(tmp_path / 'big.db')
+def test_stat_tells_a_fresh_snapshot(run, path):
     big_database(path)
     assert stat_lines(run, path)['snapshot'].strip() == (
         f'fresh ({snapshot.MIN_KEYS} keys, covers the whole data file)')
 
 
-def test_stat_tells_a_partial_snapshot(run, tmp_path):
+def test_stat_tells_a_partial_snapshot(run, path):
     """Records appended after the snapshot was taken (by 0.5.1, say)."""
-    path = str(tmp_path / 'big.db')
     big_database(path)
-    covered = len(data_bytes(path))
-    write_data(path, data_bytes(path) + format.encode_put(b'late', b'record'))
+    covered = len(helpers.data_bytes(path))
+    helpers.write_data(path, helpers.data_bytes(path) + format.encode_put(b'late', b'record'))
     assert stat_lines(run, path)['snapshot'].strip().startswith(
         f'partial (covers {covered} of {covered + format.record_size(4, 6)} bytes')
 
 
-def test_stat_tells_a_snapshot_that_does_not_fit(run, tmp_path):
-    path = str(tmp_path / 'big.db')
+def test_stat_tells_a_snapshot_that_does_not_fit(run, path):
     big_database(path)
     with open(os.path.join(path, layout.SNAPSHOT), 'r+b') as f:
         f.write(b'garbage!')
@@ -363,14 +335,14 @@ def test_check_of_a_good_database(run, fruit):
     result = run('check', fruit, check=0)
     records = len(record_offsets(fruit))
     assert result.stdout == (f'{fruit}/data: {records} good records in '
-                             f'{len(data_bytes(fruit))} bytes\nok\n')
+                             f'{len(helpers.data_bytes(fruit))} bytes\nok\n')
     assert result.stderr == ''
 
 
 def flip_a_byte(path, offset):
-    data = bytearray(data_bytes(path))
+    data = bytearray(helpers.data_bytes(path))
     data[offset] ^= 0x40
-    write_data(path, bytes(data))
+    helpers.write_data(path, bytes(data))
 
 
 def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(run, fruit):
@@ -380,40 +352,50 @@ def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(run, fruit
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == (f'{fruit}/data: {len(offsets) - 1} good records in '
-                        f'{len(data_bytes(fruit))} bytes')
+                        f'{len(helpers.data_bytes(fruit))} bytes')
     assert lines[1] == (f"damage at offset {offsets[2]}, key b'banana': a checksum "
                         f'mismatch ({offsets[3] - offsets[2]} bytes)')
     assert lines[-1] == f'damaged; recover the good records with: python -m semidbm ' \
                         f'repair {fruit}'
 
 
-def test_check_reports_a_torn_tail(run, fruit):
-    data = data_bytes(fruit)
-    write_data(fruit, data + format.encode_put(b'late', b'value')[:-3])
+def test_check_reports_a_torn_tail_of_unsynced_writes_as_recoverable(run, fruit):
+    data = helpers.data_bytes(fruit)
+    torn = format.encode_put(b'late', b'value')[:-3]
+    helpers.write_data(fruit, data + torn)
+    result = run('check', fruit, check=0)
+    assert f'recoverable: the {len(torn)} bytes from offset {len(data)} are writes' in (
+        result.stdout)
+    assert 'damage' not in result.stdout.replace('(not damage)', '')
+    assert result.stdout.endswith('ok\n')
+
+
+def test_check_reports_a_torn_tail_of_a_file_with_no_sync_mark_as_damage(run, fruit):
+    """Written by semidbm 0.5.1, say: nothing tells what was durable."""
+    os.remove(os.path.join(fruit, layout.SYNCED))
+    data = helpers.data_bytes(fruit)
+    helpers.write_data(fruit, data + format.encode_put(b'late', b'value')[:-3])
     result = run('check', fruit)
     assert result.returncode == 1
     assert f'damage at offset {len(data)}: a torn tail' in result.stdout
 
 
 def test_check_says_pad_is_no_damage(run, fruit):
-    write_data(fruit, data_bytes(fruit) + format.PAD_BYTE * 1000)
+    helpers.write_data(fruit, helpers.data_bytes(fruit) + format.PAD_BYTE * 1000)
     result = run('check', fruit, check=0)
     assert '1000 bytes of pad at the end' in result.stdout
     assert result.stdout.endswith('ok\n')
 
 
-def test_check_of_a_file_that_is_not_semidbm(run, tmp_path):
-    path = str(tmp_path / 'bad.db')
-    os.mkdir(path)
-    write_data(path, b'GARBAGE!' + b'x' * 40)
+def test_check_of_a_file_that_is_not_semidbm(run, path):
+    helpers.write_data(path, b'GARBAGE!' + b'x' * 40)
     result = run('check', path)
     assert result.returncode == 1
     assert 'damage at offset 0: ' in result.stdout and 'not a semidbm data file' in (
         result.stdout)
 
 
-def test_check_reports_at_most_ten_stretches(run, tmp_path):
-    path = str(tmp_path / 'many.db')
+def test_check_reports_at_most_ten_stretches(run, path):
     with semidbm.open(path, 'c') as db:
         db.update((b'k%02d' % n, b'v' * 20) for n in range(30))
     for offset in record_offsets(path)[::2]:
@@ -430,17 +412,17 @@ def kept_copies(path):
     return sorted(glob.glob(os.path.join(path, 'data.corrupt-*')))
 
 
-def test_repair_of_a_good_database_changes_nothing(run, fruit, snapshot):
-    before = snapshot(fruit)
+def test_repair_of_a_good_database_changes_nothing(run, fruit):
+    before = helpers.tree_state(fruit)
     result = run('repair', fruit, check=0)
     assert result.stdout.endswith('no damage; nothing to repair\n')
-    assert snapshot(fruit) == before
+    assert helpers.tree_state(fruit) == before
 
 
 def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(run, fruit):
     offsets = record_offsets(fruit)
     flip_a_byte(fruit, offsets[3] + format.RECORD_HEAD.size + 8)  # cherry's value
-    damaged = data_bytes(fruit)
+    damaged = helpers.data_bytes(fruit)
     result = run('repair', fruit, check=0)
     assert f"damage at offset {offsets[3]}, key b'cherry'" in result.stdout
     assert f'recovered {len(offsets) - 1} records' in result.stdout
@@ -448,24 +430,24 @@ def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(run, fru
     assert f'the original is kept as {kept}' in result.stdout
     with open(kept, 'rb') as f:
         assert f.read() == damaged
-    assert contents(fruit) == {b'apple': b'green', b'banana': b'yellow'}
+    assert helpers.contents(fruit) == {b'apple': b'green', b'banana': b'yellow'}
     assert run('check', fruit, check=0).stdout.endswith('ok\n')
 
 
 def test_repair_resyncs_after_garbage_inserted_in_the_middle(run, fruit):
     offsets = record_offsets(fruit)
-    data = data_bytes(fruit)
-    write_data(fruit, data[:offsets[2] + 5] + b'junk bytes' + data[offsets[2] + 5:])
+    data = helpers.data_bytes(fruit)
+    helpers.write_data(fruit, data[:offsets[2] + 5] + b'junk bytes' + data[offsets[2] + 5:])
     run('repair', fruit, check=0)
     # banana's put is lost: its older value... there is none, apple's overwrite stays
-    assert contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
+    assert helpers.contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
 
 
 def test_repair_cuts_a_torn_tail(run, fruit):
-    data = data_bytes(fruit)
-    write_data(fruit, data + format.encode_put(b'late', b'value')[:-2])
+    data = helpers.data_bytes(fruit)
+    helpers.write_data(fruit, data + format.encode_put(b'late', b'value')[:-2])
     run('repair', fruit, check=0)
-    assert data_bytes(fruit) == data
+    assert helpers.data_bytes(fruit) == data
     assert len(kept_copies(fruit)) == 1
 
 
@@ -476,18 +458,15 @@ def test_repair_twice_keeps_both_originals(run, fruit):
     assert len(kept_copies(fruit)) == 2
 
 
-def test_repair_refuses_a_file_with_nothing_of_semidbm(run, tmp_path, snapshot):
-    path = str(tmp_path / 'bad.db')
-    os.mkdir(path)
-    write_data(path, b'GARBAGE!' * 10)
-    before = snapshot(path)
+def test_repair_refuses_a_file_with_nothing_of_semidbm(run, path):
+    helpers.write_data(path, b'GARBAGE!' * 10)
+    before = helpers.tree_state(path)
     assert_one_line_error(run('repair', path), 1, 'not a semidbm data file',
                           'nothing was changed')
-    assert snapshot(path) == before
+    assert helpers.tree_state(path) == before
 
 
-def test_repair_finds_the_next_record_after_a_damaged_size_field(run, tmp_path):
-    path = str(tmp_path / 'db')
+def test_repair_finds_the_next_record_after_a_damaged_size_field(run, path):
     with semidbm.open(path, 'c') as db:
         db.update({b'a': b'1' * 200, b'b': b'2' * 200, b'c': b'3' * 200})
     offsets = record_offsets(path)
@@ -495,23 +474,23 @@ def test_repair_finds_the_next_record_after_a_damaged_size_field(run, tmp_path):
     result = run('repair', path, check=0)
     assert (f"damage at offset {offsets[1]}, key b'b': a checksum mismatch "
             f'({offsets[2] - offsets[1]} bytes)') in result.stdout
-    assert contents(path) == {b'a': b'1' * 200, b'c': b'3' * 200}
+    assert helpers.contents(path) == {b'a': b'1' * 200, b'c': b'3' * 200}
 
 
-def test_a_failed_repair_changes_nothing(fruit, monkeypatch, snapshot):
+def test_a_failed_repair_changes_nothing(fruit, monkeypatch):
     flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
-    before = snapshot(fruit)
+    before = helpers.tree_state(fruit)
 
     def disk_full(fd, data, offset=None):
         raise OSError(errno.ENOSPC, 'No space left on device')
     monkeypatch.setattr(layout, 'write_all', disk_full)
     assert_one_line_error(run_in_process('repair', fruit), 1, 'No space left on device')
-    assert snapshot(fruit) == before
+    assert helpers.tree_state(fruit) == before
 
 
 def test_repair_copies_the_original_where_there_are_no_hard_links(fruit, monkeypatch):
     flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
-    damaged = data_bytes(fruit)
+    damaged = helpers.data_bytes(fruit)
 
     def no_links(source, target):
         raise OSError(errno.EPERM, 'Operation not permitted')
@@ -524,10 +503,8 @@ def test_repair_copies_the_original_where_there_are_no_hard_links(fruit, monkeyp
 
 
 @pytest.mark.parametrize('data', [b'', b'SEMI'], ids=['empty', 'shorter than a header'])
-def test_check_and_repair_of_a_file_too_short_for_a_header(run, tmp_path, data):
-    path = str(tmp_path / 'short.db')
-    os.mkdir(path)
-    write_data(path, data)
+def test_check_and_repair_of_a_file_too_short_for_a_header(run, path, data):
+    helpers.write_data(path, data)
     result = run('check', path)
     assert result.returncode == 1
     assert 'damage at offset 0: ' in result.stdout and 'too short' in result.stdout
@@ -542,18 +519,18 @@ def test_damage_says_what_it_is():
 def test_repair_keeps_records_after_a_damaged_header(run, fruit):
     flip_a_byte(fruit, 0)
     run('repair', fruit, check=0)
-    assert contents(fruit) == FRUIT
+    assert helpers.contents(fruit) == FRUIT
 
 
 # -- compact ------------------------------------------------------------------------------
 
 def test_compact(run, fruit):
-    before = len(data_bytes(fruit))
+    before = len(helpers.data_bytes(fruit))
     result = run('compact', fruit, check=0)
-    after = len(data_bytes(fruit))
+    after = len(helpers.data_bytes(fruit))
     assert after < before
     assert result.stdout == f'compacted 3 keys: {before} -> {after} bytes\n'
-    assert contents(fruit) == FRUIT
+    assert helpers.contents(fruit) == FRUIT
 
 
 # -- dump and load ------------------------------------------------------------------------
@@ -583,16 +560,15 @@ def test_dump_then_load_round_trips_every_byte(run, tmp_path, text):
     dump = run('dump', *(['--text'] if text else []), source, check=0).stdout
     result = run('load', copy, stdin=dump, check=0)
     assert result.stderr == f'loaded {len(data)} records into {copy}\n'
-    assert contents(copy) == data
+    assert helpers.contents(copy) == data
 
 
-def test_load_from_a_file_in_batches(run, tmp_path):
+def test_load_from_a_file_in_batches(run, tmp_path, path):
     dump = tmp_path / 'dump.jsonl'
     dump.write_text(''.join(json.dumps({'key': f'k{n}', 'value': 'v'}) + '\n'
                             for n in range(cli._BATCH + 5)) + '\n')
-    path = str(tmp_path / 'db')
     run('load', path, str(dump), check=0)
-    assert len(contents(path)) == cli._BATCH + 5
+    assert len(helpers.contents(path)) == cli._BATCH + 5
 
 
 @pytest.mark.parametrize('line, why', [
@@ -601,19 +577,18 @@ def test_load_from_a_file_in_batches(run, tmp_path):
     ('{"key_base64": "!!", "value": "v"}', 'base64'),
     ('[1, 2]', 'not a JSON object'),
 ])
-def test_load_stops_at_a_bad_line_saying_where(run, tmp_path, line, why):
+def test_load_stops_at_a_bad_line_saying_where(run, tmp_path, path, line, why):
     dump = tmp_path / 'dump.jsonl'
     dump.write_text('{"key": "a", "value": "1"}\n' + line + '\n{"key": "b", "value": "2"}\n')
-    path = str(tmp_path / 'db')
     error = assert_one_line_error(run('load', path, str(dump)), 1,
                                   f'{dump}, line 2: not a line of a semidbm dump', why,
                                   'the lines before it were stored')
     assert error.startswith('semidbm load: error: ')
-    assert contents(path) == {b'a': b'1'}
+    assert helpers.contents(path) == {b'a': b'1'}
 
 
-def test_load_of_a_missing_file(run, tmp_path):
-    assert_one_line_error(run('load', str(tmp_path / 'db'), str(tmp_path / 'nope')), 1,
+def test_load_of_a_missing_file(run, tmp_path, path):
+    assert_one_line_error(run('load', path, str(tmp_path / 'nope')), 1,
                           'No such file or directory')
 
 
@@ -639,14 +614,14 @@ def test_migrate_into_semidbm_and_back_out(run, tmp_path, fruit, module):
     with importlib.import_module(module).open(foreign, 'r') as db:
         assert {key: db[key] for key in db.keys()} == FRUIT
     run('migrate', '--from', module, foreign, back, check=0)
-    assert contents(back) == FRUIT
+    assert helpers.contents(back) == FRUIT
 
 
 def test_migrate_with_the_generic_dbm_module_guesses_the_kind(run, tmp_path, fruit):
     foreign, back = str(tmp_path / 'foreign'), str(tmp_path / 'back.db')
     run('migrate', '--to', 'dbm.dumb', fruit, foreign, check=0)
     run('migrate', '--from', 'dbm', foreign, back, check=0)
-    assert contents(back) == FRUIT
+    assert helpers.contents(back) == FRUIT
 
 
 @pytest.mark.parametrize('module, why', [
@@ -666,9 +641,9 @@ def test_migrate_from_a_missing_database(run, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_migrate_to_a_missing_semidbm_database(run, tmp_path, missing):
+def test_migrate_to_a_missing_semidbm_database(run, tmp_path, path):
     assert_one_line_error(
-        run('migrate', '--to', 'dbm.dumb', missing, 'out', cwd=tmp_path), 1,
+        run('migrate', '--to', 'dbm.dumb', path, 'out', cwd=tmp_path), 1,
         'no semidbm database here')
     assert os.listdir(tmp_path) == []
 
@@ -679,12 +654,12 @@ def test_migrate_to_a_missing_semidbm_database(run, tmp_path, missing):
                                   ['check', '{path}'], ['repair', '{path}'],
                                   ['stat', '{path}'], ['compact', '{path}']])
 def test_a_locked_database_is_refused_naming_the_holder(run, fruit, args):
-    before = data_bytes(fruit)
+    before = helpers.data_bytes(fruit)
     with semidbm.open(fruit, 'w'):
         result = run(*[arg.format(path=fruit) for arg in args])
     assert_one_line_error(result, 1, f'locked by pid {os.getpid()}',
                           '--lock-timeout')
-    assert data_bytes(fruit) == before
+    assert helpers.data_bytes(fruit) == before
 
 
 def test_lock_timeout_waits_for_the_lock(run, fruit):
@@ -692,13 +667,13 @@ def test_lock_timeout_waits_for_the_lock(run, fruit):
             'db = semidbm.open(sys.argv[1], "w"); print("ready", flush=True)\n'
             'time.sleep(0.5); db.close()\n')
     holder = subprocess.Popen([sys.executable, '-c', code, fruit], stdout=subprocess.PIPE,
-                              text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+                              text=True, env=helpers.child_env())
     assert holder.stdout.readline() == 'ready\n'
     result = run('set', '--lock-timeout', '30', fruit, 'kiwi', 'brown', check=0)
     assert holder.wait() == 0
     holder.stdout.close()
     assert result.stderr == ''
-    assert contents(fruit)[b'kiwi'] == b'brown'
+    assert helpers.contents(fruit)[b'kiwi'] == b'brown'
 
 
 # -- progress and pipes -----------------------------------------------------------------
@@ -710,7 +685,7 @@ def run_with_a_terminal_for_stderr(*args):
     try:
         process = subprocess.Popen(
             [sys.executable, '-m', 'semidbm', *args], stdout=subprocess.DEVNULL,
-            stderr=terminal, env=dict(os.environ, PYTHONPATH=ROOT))
+            stderr=terminal, env=helpers.child_env())
         os.close(terminal)
         chunks = []
         while True:
@@ -744,11 +719,10 @@ def test_no_progress_into_a_pipe(fruit):
         assert run_subprocess(command, fruit, check=0).stderr == ''
 
 
-def test_a_reader_that_goes_away_ends_it_quietly(tmp_path):
-    path = str(tmp_path / 'db')
+def test_a_reader_that_goes_away_ends_it_quietly(path):
     with semidbm.open(path, 'c') as db:
         db.update((b'key%d' % n, b'v') for n in range(50000))
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = helpers.child_env()
     process = subprocess.Popen([sys.executable, '-m', 'semidbm', 'keys', path],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert process.stdout.readline() == b'key0\n'
@@ -766,7 +740,7 @@ MARK = '@@@ next command @@@'
 
 def console_blocks(filename):
     """Yield the ``[(command, expected output), ...]`` of each console block."""
-    with open(os.path.join(ROOT, 'docs', filename), encoding='utf-8') as f:
+    with open(os.path.join(helpers.ROOT, 'docs', filename), encoding='utf-8') as f:
         lines = f.read().splitlines()
     for number, line in enumerate(lines):
         if line.strip() != '.. code-block:: console':
@@ -793,7 +767,7 @@ def test_the_console_examples_in_the_docs(page, tmp_path):
     """Each block runs in one bash, the blocks of a page one after another."""
     prelude = (f'semidbm() {{ "{sys.executable}" -m semidbm "$@"; }}\n'
                f'python() {{ "{sys.executable}" "$@"; }}\n')
-    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS='80')
+    env = helpers.child_env(COLUMNS='80')
     checker = doctest.OutputChecker()
     blocks = list(console_blocks(page))
     assert blocks

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import format
 from semidbm.loaders import DBMLoader, FILE_FORMAT_VERSION, FILE_IDENTIFIER, _DELETED
@@ -18,14 +19,14 @@ LOADERS = [MMapLoader, SimpleFileLoader]
 
 
 @pytest.fixture
-def written(tmp_path):
-    path = str(tmp_path / 'db')
+def written(path):
+    """The data file of a database written with puts, an overwrite and a delete."""
     with semidbm.open(path, 'c') as db:
         db[b'a'] = b'1'
         db[b'b'] = b'22'
         db[b'a'] = b'333'
         del db[b'b']
-    return os.path.join(path, 'data')
+    return helpers.data_path(path)
 
 
 def test_the_format_constants_are_the_format_modules():
@@ -68,13 +69,12 @@ def test_the_base_loader_has_no_byte_source():
 
 
 @pytest.mark.parametrize('loader', LOADERS + [None])
-def test_the_0_5_1_class_creates_and_reopens_a_database(tmp_path, loader):
-    path = str(tmp_path / 'db')
+def test_the_0_5_1_class_creates_and_reopens_a_database(path, loader):
     data_loader = loader() if loader else None
     db = semidbm.db._SemiDBM(path, data_loader=data_loader)
     db[b'key'] = b'value'
     db.compact()
-    assert db._data_filename == os.path.join(path, 'data')
+    assert db._data_filename == helpers.data_path(path)
     db.close()
     db = semidbm.db._SemiDBM(path, renamer=os.replace, verify_checksums=True)
     assert db[b'key'] == b'value'

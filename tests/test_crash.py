@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+import helpers
 import semidbm
 import stats
 from semidbm import layout, snapshot
@@ -30,7 +31,6 @@ import crashchild
 from crashchild import AFTER_COMPACT, Steps, key, step_contents, value
 
 LONG = os.environ.get('SEMIDBM_LONG') == '1'
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(semidbm.__file__)))
 CHILD = os.path.abspath(crashchild.__file__)
 TRIALS = 300 if LONG else 24
 STEP_SEEDS = range(8) if LONG else range(2)
@@ -40,10 +40,6 @@ WATCHDOG_SECONDS = 60
 
 
 record = functools.partial(stats.record, __name__)
-
-
-def child_env():
-    return dict(os.environ, PYTHONPATH=REPO)
 
 
 # -- the model: what the acknowledged operations leave --------------------------------
@@ -94,11 +90,6 @@ def parse(lines):
     return model, in_flight
 
 
-def contents(path, flag, **kwargs):
-    with semidbm.open(path, flag, **kwargs) as db:
-        return {k: db[k] for k in db.keys()}
-
-
 def describe(state, model):
     """A short account of how *state* differs from *model*, for failure messages."""
     missing = sorted(set(model) - set(state))[:5]
@@ -116,7 +107,8 @@ def run_and_kill(path, seed):
     target = rng.choice([0, rng.randrange(20), rng.randrange(400), rng.randrange(2000)])
     with open(path + '.stderr', 'wb') as stderr:
         child = subprocess.Popen([sys.executable, CHILD, path, str(seed), 'ops'],
-                                 stdout=subprocess.PIPE, stderr=stderr, env=child_env())
+                                 stdout=subprocess.PIPE, stderr=stderr,
+                                 env=helpers.child_env())
     watchdog = threading.Timer(WATCHDOG_SECONDS, child.kill)
     watchdog.start()
     try:
@@ -140,12 +132,11 @@ def run_and_kill(path, seed):
 
 
 @pytest.mark.parametrize('seed', range(TRIALS))
-def test_a_writer_killed_at_a_random_moment_loses_nothing_acknowledged(tmp_path, seed):
-    path = str(tmp_path / 'db')
+def test_a_writer_killed_at_a_random_moment_loses_nothing_acknowledged(path, seed):
     lines = run_and_kill(path, seed)
     model, in_flight = parse(lines)
     allowed = outcomes(model, in_flight) if in_flight else [model]
-    state = contents(path, 'r', verify_checksums=True)
+    state = helpers.contents(path, 'r', verify_checksums=True)
     assert state in allowed, describe(state, model)
     if in_flight is None:
         record('killed between operations')
@@ -157,12 +148,12 @@ def test_a_writer_killed_at_a_random_moment_loses_nothing_acknowledged(tmp_path,
                if len(allowed) > 1 else f'killed in {in_flight["op"]}')
     # A writable open cuts the torn tail and the pad, removes a stale compaction file,
     # and must give the same; then a write after it is kept.
-    assert contents(path, 'c', verify_checksums=True) == state
+    assert helpers.contents(path, 'c', verify_checksums=True) == state
     assert not os.path.exists(os.path.join(path, 'data.compact'))
     with semidbm.open(path, 'w') as db:
         db[b'after the crash'] = b'kept'
-    assert contents(path, 'r', verify_checksums=True) == {**state,
-                                                          b'after the crash': b'kept'}
+    assert helpers.contents(path, 'r', verify_checksums=True) == {
+        **state, b'after the crash': b'kept'}
 
 
 # -- killed in the middle of copying a long batch -------------------------------------
@@ -174,7 +165,7 @@ def tag_of(stored):
 
 
 @pytest.mark.parametrize('trial', range(BATCH_TRIALS))
-def test_a_writer_killed_while_copying_a_long_batch(tmp_path, trial):
+def test_a_writer_killed_while_copying_a_long_batch(path, trial):
     """An ``update`` is one append of many records.  Killed while it is copied, the
     file must hold the batch's first records whole and no later ones: a copy that
     stores the first bytes last (glibc's memcpy does, for long copies) would leave
@@ -184,9 +175,8 @@ def test_a_writer_killed_while_copying_a_long_batch(tmp_path, trial):
     the copy is (the records were encoded and the file grown before it).
     """
     rng = random.Random(trial)
-    path = str(tmp_path / 'db')
     child = subprocess.Popen([sys.executable, CHILD, path, str(trial), 'batch'],
-                             stdout=subprocess.PIPE, env=child_env())
+                             stdout=subprocess.PIPE, env=helpers.child_env())
     watchdog = threading.Timer(WATCHDOG_SECONDS, child.kill)
     watchdog.start()
     try:
@@ -211,7 +201,7 @@ def test_a_writer_killed_while_copying_a_long_batch(tmp_path, trial):
         else:
             in_flight = int(line.split()[1])
     for flag in ('r', 'w'):
-        state = contents(path, flag, verify_checksums=True)
+        state = helpers.contents(path, flag, verify_checksums=True)
         tags = [tag_of(state[key(i)]) for i in range(crashchild.BATCH_RECORDS)]
         done = tags.count(in_flight)
         assert tags == [in_flight] * done + [acked] * (len(tags) - done), tags
@@ -224,8 +214,8 @@ def test_a_writer_killed_while_copying_a_long_batch(tmp_path, trial):
 
 def run_steps(path, seed, kill_after):
     result = subprocess.run([sys.executable, CHILD, path, str(seed), 'step',
-                             str(kill_after)], env=child_env(), capture_output=True,
-                            timeout=WATCHDOG_SECONDS)
+                             str(kill_after)], env=helpers.child_env(),
+                            capture_output=True, timeout=WATCHDOG_SECONDS)
     return result
 
 
@@ -252,7 +242,7 @@ def test_killed_after_each_call_of_compact_and_close(tmp_path, seed):
         assert result.returncode == -signal.SIGKILL, (step, result.stderr.decode())
         want = after if step > put_done else expected
         for flag in ('r', 'w', 'r'):
-            state = contents(path, flag, verify_checksums=True)
+            state = helpers.contents(path, flag, verify_checksums=True)
             assert state == want, (step, name, flag, describe(state, want))
         assert sorted(os.listdir(path)) in (['data'], ['data', layout.SNAPSHOT])
 
@@ -325,9 +315,10 @@ def test_an_oserror_at_each_call_of_compact_and_close(tmp_path, monkeypatch):
         db.close()
         assert steps.count >= step
         for flag in ('r', 'w', 'r'):
-            state = contents(path, flag, verify_checksums=True)
+            state = helpers.contents(path, flag, verify_checksums=True)
             assert state == after, (step, name, flag, describe(state, after))
         with semidbm.open(path, 'w') as db:
             db.compact()
             db[b'then'] = b'again'
-        assert contents(path, 'r', verify_checksums=True) == {**after, b'then': b'again'}
+        assert helpers.contents(path, 'r', verify_checksums=True) == {
+            **after, b'then': b'again'}

@@ -16,6 +16,7 @@ docs/reliability.rst).  A case is named by its number; ``describe`` says what it
 """
 import functools
 import os
+import pathlib
 import random
 import signal
 import struct
@@ -24,6 +25,7 @@ import zlib
 
 import pytest
 
+import helpers
 import semidbm
 import stats
 from semidbm import format, layout, snapshot
@@ -81,7 +83,7 @@ def build_bases(directory):
         history = write_ops(db, rng, 120, keys)
         if b'k1' in db:
             del db[b'k1']  # a tombstone last
-    data = read(path, 'data')
+    data = helpers.data_bytes(path)
     bases.append(Base('plain', data, history))
     # A writer killed with pad after its records, and killed in the middle of a copy.
     bases.append(Base('pad tail', data + format.PAD_BYTE * 300, history))
@@ -104,15 +106,11 @@ def build_bases(directory):
                 del db[key]
     finally:
         snapshot.MIN_KEYS = old_min
-    data = read(path, 'data')
+    data = helpers.data_bytes(path)
     assert len(data) > 2 * format.PROBE  # damage in the middle goes unseen by it
-    bases.append(Base('snapshot', data, history, read(path, layout.SNAPSHOT)))
+    index_bytes = pathlib.Path(path, layout.SNAPSHOT).read_bytes()
+    bases.append(Base('snapshot', data, history, index_bytes))
     return bases
-
-
-def read(path, name):
-    with open(os.path.join(path, name), 'rb') as f:
-        return f.read()
 
 
 @pytest.fixture(scope='module')
@@ -121,11 +119,6 @@ def bases(tmp_path_factory):
 
 
 # -- mutations ------------------------------------------------------------------------
-
-
-def record_offsets(data):
-    """The offset of each record of a valid *data*."""
-    return [offset for offset, _, _ in format.scan(data, format.HEADER.size, len(data))]
 
 
 def flip_bits(data, rng):
@@ -157,7 +150,7 @@ SIZES = [2 ** 31 - 1, -2 ** 31, -1, -2, 0, 1, 2 ** 30, 65535]
 
 
 def bad_size(data, rng):
-    offsets = record_offsets(data)
+    offsets = helpers.record_offsets(data)
     if not offsets:
         return truncate(data, rng)
     at = rng.choice(offsets) + rng.choice([0, 4])
@@ -188,7 +181,7 @@ def pad_run(data, rng):
 
 def copy_record(data, rng):
     """A whole record copied elsewhere: valid bytes in the wrong place."""
-    offsets = record_offsets(data) + [len(data)]
+    offsets = helpers.record_offsets(data) + [len(data)]
     if len(offsets) < 2:
         return insert(data, rng)
     i = rng.randrange(len(offsets) - 1)
@@ -261,7 +254,6 @@ def make_case(case, bases, directory):
     rng = random.Random(case)
     base = rng.choice(bases)
     path = os.path.join(directory, f'case{case}')
-    os.mkdir(path)
     steps = [base.name]
     data = base.data
     forged = False
@@ -269,11 +261,10 @@ def make_case(case, bases, directory):
     if damage_data:
         data, more = mutate_data(data, rng)
         steps += more
-    with open(os.path.join(path, 'data'), 'wb') as f:
-        f.write(data)
+    helpers.write_data(path, data)
     if base.index_bytes is not None:
         index_path = os.path.join(path, layout.SNAPSHOT)
-        ino = os.stat(os.path.join(path, 'data')).st_ino
+        ino = os.stat(helpers.data_path(path)).st_ino
         roll = rng.random()
         if roll < 0.45:
             # Taken before the damage, of this very file: trusted where the damage
@@ -398,18 +389,17 @@ def test_damaged_files_open_or_are_refused_and_never_lie(bases, tmp_path, budget
 
 
 @pytest.mark.parametrize('position', ['huge size', 'past the end'])
-def test_a_snapshot_whose_value_runs_past_the_end_is_a_checksum_error(tmp_path, position):
+def test_a_snapshot_whose_value_runs_past_the_end_is_a_checksum_error(path, position):
     """Found by case 0: a snapshot (good checksum, this file) giving a value that runs
     past the end of the file made a verified read raise ``struct.error``."""
-    path = str(tmp_path / 'db')
     with semidbm.open(path, 'c') as db:
         db.update({b'a': b'1', b'b': b'2'})
-    data = read(path, 'data')
+    data = helpers.data_bytes(path)
     index, _ = true_index(data)
     index[b'a'] = (index[b'a'] >> 32 << 32 | 0xFFFFFFFF if position == 'huge size'
                    else (len(data) - 1) << 32 | 3)
     snapshot.write(layout.Layout(path), index, data, len(data),
-                   os.stat(os.path.join(path, 'data')).st_ino, 0o644)
+                   os.stat(helpers.data_path(path)).st_ino, 0o644)
     for flag in ('r', 'w'):
         with semidbm.open(path, flag, verify_checksums=True) as db:
             assert db[b'b'] == b'2'
@@ -419,36 +409,30 @@ def test_a_snapshot_whose_value_runs_past_the_end_is_a_checksum_error(tmp_path, 
 
 @pytest.mark.parametrize('key, value', [(b'abc', b'd'), (b'', b'four'), (b'four', b''),
                                         (b'four', None)])
-def test_a_record_of_four_bytes_cut_after_its_head_is_no_record(tmp_path, key, value):
+def test_a_record_of_four_bytes_cut_after_its_head_is_no_record(path, key, value):
     """Found by case 6892 (a cut, then pad): the head of a record whose key and value
     are four bytes in all, followed by pad, read as key ``b'\\xff' * len(key)`` with
     a good checksum: crc32 of four 0xFF bytes is 0xFFFFFFFF, which is what the pad
     gives for the checksum.  A writer killed after copying that head (``pwrite``
     stops at page boundaries) made a key that was never written."""
     assert zlib.crc32(format.PAD_BYTE * 4) == 0xFFFFFFFF
-    record = (format.encode_put(key, value) if value is not None
-              else format.encode_delete(key))
-    path = tmp_path / 'db'
-    path.mkdir()
-    before = format.HEADER_BYTES + format.encode_put(b'kept', b'1')
-    (path / 'data').write_bytes(before + record[:format.RECORD_HEAD.size]
-                                + format.PAD_BYTE * 100)
+    before = helpers.records((b'kept', b'1'))
+    helpers.write_data(path, before + helpers.record(key, value)[:format.RECORD_HEAD.size]
+                       + format.PAD_BYTE * 100)
     for flag in ('r', 'w', 'r'):
-        with semidbm.open(str(path), flag, verify_checksums=True) as db:
-            assert {k: db[k] for k in db.keys()} == {b'kept': b'1'}, flag
-    assert (path / 'data').read_bytes() == before
+        assert helpers.contents(path, flag, verify_checksums=True) == {b'kept': b'1'}, flag
+    assert helpers.data_bytes(path) == before
 
 
-def test_a_snapshot_damaged_anywhere_is_ignored(tmp_path, monkeypatch):
+def test_a_snapshot_damaged_anywhere_is_ignored(path, monkeypatch):
     """Every stretch of the snapshot (head, key sizes, positions, keys, checksum),
     damaged or cut short, beside an intact data file: the open scans instead."""
     monkeypatch.setattr(snapshot, 'MIN_KEYS', 10)
-    path = str(tmp_path / 'db')
     data = {b'key%d' % i: b'value %d' % i for i in range(50)}
     with semidbm.open(path, 'c') as db:
         db.update(data)
-    index_path = os.path.join(path, layout.SNAPSHOT)
-    good = read(path, layout.SNAPSHOT)
+    index_path = pathlib.Path(path, layout.SNAPSHOT)
+    good = index_path.read_bytes()
     keys_start = len(good) - snapshot.TRAILER.size - sum(map(len, data))
     damages = [('cut', at) for at in (0, 10, snapshot.HEAD.size - 1, len(good) - 1)]
     damages += [('flip', at) for at in range(0, snapshot.HEAD.size, 4)]
@@ -457,7 +441,5 @@ def test_a_snapshot_damaged_anywhere_is_ignored(tmp_path, monkeypatch):
     for kind, at in damages:
         damaged = good[:at] if kind == 'cut' else (
             good[:at] + bytes([good[at] ^ 0x10]) + good[at + 1:])
-        with open(index_path, 'wb') as f:
-            f.write(damaged)
-        with semidbm.open(path, 'r', verify_checksums=True) as db:
-            assert {k: db[k] for k in db.keys()} == data, (kind, at)
+        index_path.write_bytes(damaged)
+        assert helpers.contents(path, verify_checksums=True) == data, (kind, at)

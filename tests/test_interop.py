@@ -22,18 +22,18 @@ from importlib.machinery import SourceFileLoader
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import datafile, format, layout, snapshot
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
+FIXTURES = os.path.join(helpers.ROOT, 'tests', 'fixtures')
 #: What the fixtures must cover (more may be added).
 REQUIRED = {'empty', 'puts', 'overwrites', 'deletes', 'cleared', 'compacted', 'str_keys',
             'large_value'}
 
 
 def _load_make_fixtures():
-    path = os.path.join(ROOT, 'scripts', 'make_fixtures')
+    path = os.path.join(helpers.ROOT, 'scripts', 'make_fixtures')
     loader = SourceFileLoader('make_fixtures', path)
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader(
         'make_fixtures', loader))
@@ -69,16 +69,6 @@ def copy_fixture(name, tmp_path):
     shutil.copytree(os.path.join(FIXTURES, name), path)
     os.remove(os.path.join(path, 'expected.json'))
     return path
-
-
-def data_of(path):
-    with open(os.path.join(path, 'data'), 'rb') as f:
-        return f.read()
-
-
-def read_all(path, **kwargs):
-    with semidbm.open(path, 'r', **kwargs) as db:
-        return {key: db[key] for key in db.keys()}
 
 
 @pytest.fixture(scope='session')
@@ -130,7 +120,7 @@ def test_the_fixtures_cover_what_they_must():
     for name in FIXTURE_NAMES:
         fixture = load_fixture(name)
         assert fixture['written_by'] == 'semidbm 0.5.1'
-        assert data_of(os.path.join(FIXTURES, name)).startswith(format.HEADER_BYTES)
+        assert helpers.data_bytes(os.path.join(FIXTURES, name)).startswith(format.HEADER_BYTES)
     large = decode(load_fixture('large_value')['contents'])
     assert max(map(len, large.values())) > datafile.MIN_GROWTH
     assert any(op[0] == 'compact' for op in load_fixture('compacted')['ops'])
@@ -141,14 +131,14 @@ def test_the_fixtures_cover_what_they_must():
 @pytest.mark.parametrize('name', FIXTURE_NAMES)
 def test_we_read_a_file_written_by_0_5_1(name, tmp_path):
     path = copy_fixture(name, tmp_path)
-    before = data_of(path)
+    before = helpers.data_bytes(path)
     expected = decode(load_fixture(name)['contents'])
-    assert read_all(path) == expected
-    assert read_all(path, verify_checksums=True) == expected
+    assert helpers.contents(path) == expected
+    assert helpers.contents(path, verify_checksums=True) == expected
     with semidbm.open(path, 'r') as db:
         assert len(db) == len(expected)
         assert sorted(db) == sorted(expected)
-    assert data_of(path) == before
+    assert helpers.data_bytes(path) == before
     assert layout.SNAPSHOT not in os.listdir(path)     # a read-only open writes nothing
 
 
@@ -159,7 +149,7 @@ def test_the_same_operations_write_the_same_bytes(name, tmp_path):
     fixture = load_fixture(name)
     path = str(tmp_path / 'ours')
     PROGRAM['apply'](semidbm, path, fixture['ops'])
-    assert data_of(path) == data_of(os.path.join(FIXTURES, name))
+    assert helpers.data_bytes(path) == helpers.data_bytes(os.path.join(FIXTURES, name))
     assert PROGRAM['dump'](semidbm, path) == fixture['contents']
 
 
@@ -179,15 +169,15 @@ def after_more_ops(contents):
 @pytest.mark.parametrize('name', FIXTURE_NAMES)
 def test_we_write_to_a_file_written_by_0_5_1(name, tmp_path):
     path = copy_fixture(name, tmp_path)
-    original = data_of(path)
+    original = helpers.data_bytes(path)
     PROGRAM['apply'](semidbm, path, MORE_OPS, 'w')
     expected = after_more_ops(decode(load_fixture(name)['contents']))
-    assert read_all(path, verify_checksums=True) == expected
+    assert helpers.contents(path, verify_checksums=True) == expected
     # Appended, and nothing else: 0.5.1's records stay as they were.
-    assert data_of(path).startswith(original)
+    assert helpers.data_bytes(path).startswith(original)
     with semidbm.open(path, 'w') as db:
         db.compact()
-    assert read_all(path, verify_checksums=True) == expected
+    assert helpers.contents(path, verify_checksums=True) == expected
 
 
 @pytest.mark.parametrize('name', FIXTURE_NAMES)
@@ -209,7 +199,7 @@ def test_0_5_1_still_writes_the_committed_fixture(name, tmp_path, peer):
     fixture = load_fixture(name)
     path = str(tmp_path / 'theirs')
     assert peer_apply(peer, path, fixture['ops'], 'c') == decode(fixture['contents'])
-    assert data_of(path) == data_of(os.path.join(FIXTURES, name))
+    assert helpers.data_bytes(path) == helpers.data_bytes(os.path.join(FIXTURES, name))
 
 
 # -- our files, read by 0.5.1 -------------------------------------------------------
@@ -334,7 +324,7 @@ def write_with_us(scenario, path):
             db.close()
     model = Model()
     scenario(model, lambda same: same)
-    assert read_all(path) == model.data
+    assert helpers.contents(path) == model.data
     return model.data
 
 
@@ -365,42 +355,39 @@ class Model(collections.abc.MutableMapping):
 
 
 @pytest.mark.parametrize('scenario', SCENARIOS, ids=lambda scenario: scenario.__name__)
-def test_0_5_1_reads_what_we_wrote(scenario, tmp_path, peer):
-    path = str(tmp_path / 'db')
+def test_0_5_1_reads_what_we_wrote(scenario, path, peer):
     expected = write_with_us(scenario, path)
-    data = data_of(path)
+    data = helpers.data_bytes(path)
     assert peer_contents(peer, path) == expected
-    assert data_of(path) == data
+    assert helpers.data_bytes(path) == data
 
 
 @pytest.mark.parametrize('scenario', SCENARIOS, ids=lambda scenario: scenario.__name__)
-def test_we_and_0_5_1_take_turns(scenario, tmp_path, peer):
-    path = str(tmp_path / 'db')
+def test_we_and_0_5_1_take_turns(scenario, path, peer):
     expected = write_with_us(scenario, path)
     theirs = [make_fixtures.put(b'theirs', b'1'), make_fixtures.put(b'key1', b'theirs too')]
     expected.update({b'theirs': b'1', b'key1': b'theirs too'})
     assert peer_apply(peer, path, theirs) == expected
-    assert read_all(path, verify_checksums=True) == expected
+    assert helpers.contents(path, verify_checksums=True) == expected
     with semidbm.open(path, 'w') as db:
         db[b'ours'] = b'2'
         del db[b'theirs']
     expected[b'ours'] = b'2'
     del expected[b'theirs']
     assert peer_apply(peer, path, [['compact']]) == expected
-    assert read_all(path, verify_checksums=True) == expected
+    assert helpers.contents(path, verify_checksums=True) == expected
 
 
-def test_our_index_snapshot_survives_0_5_1_appending_and_compacting(tmp_path, peer):
+def test_our_index_snapshot_survives_0_5_1_appending_and_compacting(path, peer):
     """0.5.1 knows nothing of the snapshot: what it appends is scanned, and after its
     compaction (a new file) the snapshot is not trusted."""
-    path = str(tmp_path / 'db')
     expected = write_with_us(many_keys, path)
     assert os.path.exists(os.path.join(path, layout.SNAPSHOT))
     ops = [make_fixtures.put(b'key5', b'changed by 0.5.1'), make_fixtures.delete(b'key6')]
     expected[b'key5'] = b'changed by 0.5.1'
     del expected[b'key6']
     peer_apply(peer, path, ops)
-    assert read_all(path) == expected
+    assert helpers.contents(path) == expected
     with semidbm.open(path, 'w') as db:     # writes a new snapshot at close
         db[b'key8'] = b'ours'
     expected[b'key8'] = b'ours'
@@ -408,17 +395,16 @@ def test_our_index_snapshot_survives_0_5_1_appending_and_compacting(tmp_path, pe
     del expected[b'key9']
     expected[b'key10'] = b'x'
     assert peer_apply(peer, path, ops) == expected
-    assert read_all(path, verify_checksums=True) == expected
+    assert helpers.contents(path, verify_checksums=True) == expected
 
 
 # -- 0.5.1 and a database we have open ----------------------------------------------
 
 
-def test_0_5_1_reading_a_database_our_writer_has_open(tmp_path, peer):
+def test_0_5_1_reading_a_database_our_writer_has_open(path, peer):
     """While our writer has the db open, pad follows its records (datafile.py): 0.5.1
     reads the pad's first word as a key size of -1 and raises its DBMLoadError.  It
     never returns wrong values; after our close it reads everything."""
-    path = str(tmp_path / 'db')
     expected = {b'key%d' % i: b'value %d' % i for i in range(10)}
     with semidbm.open(path, 'c') as db:
         db.update(expected)
@@ -426,14 +412,13 @@ def test_0_5_1_reading_a_database_our_writer_has_open(tmp_path, peer):
         reply = peer_read(peer, path)
         assert 'contents' not in reply
         assert reply['error'] == 'DBMLoadError'
-        assert data_of(path).startswith(format.HEADER_BYTES)
+        assert helpers.data_bytes(path).startswith(format.HEADER_BYTES)
     assert peer_contents(peer, path) == expected
 
 
-def test_0_5_1_and_the_file_left_by_our_killed_writer(tmp_path, peer):
+def test_0_5_1_and_the_file_left_by_our_killed_writer(path, peer):
     """The pad stays when our writer is killed: 0.5.1 refuses the file until we
     have opened it for writing and closed it once."""
-    path = str(tmp_path / 'db')
     program = textwrap.dedent('''
         import os, sys
         import semidbm
@@ -444,10 +429,10 @@ def test_0_5_1_and_the_file_left_by_our_killed_writer(tmp_path, peer):
         os._exit(17)
     ''')
     result = subprocess.run([sys.executable, '-c', program, path], capture_output=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+                            env=helpers.child_env(), timeout=120)
     assert result.returncode == 17, result.stderr.decode()
-    assert data_of(path).endswith(format.PAD_BYTE)
+    assert helpers.data_bytes(path).endswith(format.PAD_BYTE)
     assert peer_read(peer, path)['error'] == 'DBMLoadError'
-    assert read_all(path) == {b'b': b'2'}
+    assert helpers.contents(path) == {b'b': b'2'}
     semidbm.open(path, 'w').close()
     assert peer_contents(peer, path) == {b'b': b'2'}

@@ -19,8 +19,9 @@ import types
 
 import pytest
 
+import helpers
 import semidbm
-from semidbm import datafile, format, layout, opening, snapshot
+from semidbm import datafile, layout, opening, snapshot
 
 BIG = b'x' * (3 * datafile.MIN_GROWTH)  # more than the pad left: the file must grow
 
@@ -63,29 +64,10 @@ def short_then(code):
     return pwrite
 
 
-@pytest.fixture
-def path(tmp_path):
-    return str(tmp_path / 'db')
-
-
-def data_of(path):
-    with open(os.path.join(path, 'data'), 'rb') as f:
-        return f.read()
-
-
-def records(*pairs):
-    return format.HEADER_BYTES + b''.join(format.encode_put(k, v) for k, v in pairs)
-
-
-def contents(path, flag='r'):
-    with semidbm.open(path, flag, verify_checksums=True) as db:
-        return {k: db[k] for k in db.keys()}
-
-
 def assert_clear_error(info, code, path):
     assert isinstance(info.value, semidbm.error)
     assert info.value.errno == code
-    assert os.path.join(path, 'data') in str(info.value)
+    assert helpers.data_path(path) in str(info.value)
 
 
 # -- the pad growth fails ------------------------------------------------------------
@@ -109,8 +91,8 @@ def test_a_failed_growth_raises_and_writes_nothing(path, faults, fault):
     db[b'big'] = BIG
     assert db[b'big'] == BIG
     db.close()
-    assert data_of(path) == records((b'a', b'1'), (b'small', b'fits in the pad there is'),
-                                    (b'big', BIG))
+    assert helpers.data_bytes(path) == helpers.records(
+        (b'a', b'1'), (b'small', b'fits in the pad there is'), (b'big', BIG))
 
 
 def test_short_pwrites_that_make_progress_are_not_errors(path, faults):
@@ -120,7 +102,7 @@ def test_short_pwrites_that_make_progress_are_not_errors(path, faults):
     with semidbm.open(path, 'c') as db:
         for i in range(4):
             db[b'big%d' % i] = BIG
-    assert data_of(path) == records(*[(b'big%d' % i, BIG) for i in range(4)])
+    assert helpers.data_bytes(path) == helpers.records(*[(b'big%d' % i, BIG) for i in range(4)])
 
 
 @pytest.mark.parametrize('code', [errno.ENOSPC, errno.EIO])
@@ -136,7 +118,7 @@ def test_a_full_disk_does_not_stop_a_writable_open(path, faults, code):
     del faults['pwrite']
     db[b'b'] = b'2'
     db.close()
-    assert data_of(path) == records((b'a', b'1'), (b'b', b'2'))
+    assert helpers.data_bytes(path) == helpers.records((b'a', b'1'), (b'b', b'2'))
 
 
 def test_a_new_database_on_a_full_disk(path, faults):
@@ -147,7 +129,7 @@ def test_a_new_database_on_a_full_disk(path, faults):
     del faults['write']
     with semidbm.open(path, 'c') as db:  # the empty file left is taken up again
         db[b'a'] = b'1'
-    assert data_of(path) == records((b'a', b'1'))
+    assert helpers.data_bytes(path) == helpers.records((b'a', b'1'))
 
 
 def test_compaction_on_a_full_disk_changes_nothing(path, faults):
@@ -155,7 +137,7 @@ def test_compaction_on_a_full_disk_changes_nothing(path, faults):
         for i in range(50):
             db[b'k%d' % i] = b'%d' % i
             db[b'k%d' % i] = b'again %d' % i
-    before = data_of(path)
+    before = helpers.data_bytes(path)
     db = semidbm.open(path, 'w')
     faults['write'] = raising(errno.ENOSPC)
     with pytest.raises(semidbm.error) as info:
@@ -166,7 +148,7 @@ def test_compaction_on_a_full_disk_changes_nothing(path, faults):
     assert db[b'k7'] == b'again 7'
     db[b'new'] = b'value'
     db.close()
-    assert data_of(path) == before + format.encode_put(b'new', b'value')
+    assert helpers.data_bytes(path) == before + helpers.record(b'new', b'value')
 
 
 def long_run_db(path):
@@ -194,12 +176,12 @@ def test_compaction_without_copy_file_range_writes_the_copy_itself(path, faults,
     with semidbm.open(path, 'w') as db:
         db.compact()
     assert calls
-    assert data_of(path) == records(*data.items())
+    assert helpers.data_bytes(path) == helpers.records(*data.items())
 
 
 def test_compaction_on_a_disk_full_for_copy_file_range_too(path, faults):
     data = long_run_db(path)
-    before = data_of(path)
+    before = helpers.data_bytes(path)
     faults['copy_file_range'] = faults['write'] = raising(errno.ENOSPC)
     with semidbm.open(path, 'w') as db:
         with pytest.raises(semidbm.error) as info:
@@ -207,7 +189,7 @@ def test_compaction_on_a_disk_full_for_copy_file_range_too(path, faults):
         assert info.value.errno == errno.ENOSPC
         assert os.listdir(path) == ['data']
         assert {k: db[k] for k in db.keys()} == data
-    assert data_of(path) == before
+    assert helpers.data_bytes(path) == before
 
 
 # -- fsync and msync fail ------------------------------------------------------------
@@ -224,7 +206,7 @@ def test_a_failed_fsync_in_sync_raises_and_sync_works_again(path, faults):
     db[b'b'] = b'2'
     db.sync()
     db.close()
-    assert contents(path) == {b'a': b'1', b'b': b'2'}
+    assert helpers.contents(path, verify_checksums=True) == {b'a': b'1', b'b': b'2'}
 
 
 class FlushFails(mmap.mmap):
@@ -246,7 +228,7 @@ def test_a_failed_msync_in_sync_raises(path, monkeypatch):
     assert_clear_error(info, errno.EIO, path)
     monkeypatch.undo()
     db.close()
-    assert contents(path) == {b'a': b'1'}
+    assert helpers.contents(path, verify_checksums=True) == {b'a': b'1'}
 
 
 def test_a_failed_fsync_in_compaction_changes_nothing(path, faults):
@@ -262,7 +244,8 @@ def test_a_failed_fsync_in_compaction_changes_nothing(path, faults):
     del faults['fsync']
     db.compact()
     db.close()
-    assert data_of(path) == records((b'a', b'3'), (b'b', b'2'))  # in the index's order
+    # In the index's order:
+    assert helpers.data_bytes(path) == helpers.records((b'a', b'3'), (b'b', b'2'))
 
 
 # -- the map cannot be made ----------------------------------------------------------
@@ -282,7 +265,7 @@ def test_an_open_whose_map_fails_raises_a_clear_error(path, monkeypatch, flag):
         semidbm.open(path, flag)
     assert_clear_error(info, errno.ENOMEM, path)
     monkeypatch.undo()
-    assert contents(path) == {b'a': b'1'}
+    assert helpers.contents(path, verify_checksums=True) == {b'a': b'1'}
 
 
 def test_a_growth_whose_new_map_fails_raises_and_the_db_goes_on(path, monkeypatch):
@@ -298,7 +281,8 @@ def test_a_growth_whose_new_map_fails_raises_and_the_db_goes_on(path, monkeypatc
     monkeypatch.undo()
     db[b'big'] = BIG
     db.close()
-    assert data_of(path) == records((b'a', b'1'), (b'small', b'2'), (b'big', BIG))
+    assert helpers.data_bytes(path) == helpers.records((b'a', b'1'), (b'small', b'2'),
+                                                       (b'big', BIG))
 
 
 def test_a_snapshot_that_cannot_be_read_means_a_scan(path, monkeypatch):
@@ -313,7 +297,7 @@ def test_a_snapshot_that_cannot_be_read_means_a_scan(path, monkeypatch):
             raise OSError(errno.EIO, os.strerror(errno.EIO), name)
         return open(name, *args, **kwargs)
     monkeypatch.setattr(snapshot, 'open', unreadable, raising=False)
-    assert contents(path) == data
+    assert helpers.contents(path, verify_checksums=True) == data
 
 
 def test_a_snapshot_that_cannot_be_written_is_left_out(path, monkeypatch, faults):
@@ -338,7 +322,7 @@ def test_a_snapshot_that_cannot_be_written_is_left_out(path, monkeypatch, faults
         db.update(data)
     assert os.listdir(path) == ['data']
     monkeypatch.undo()
-    assert contents(path) == data
+    assert helpers.contents(path, verify_checksums=True) == data
 
 
 # -- the close fails -----------------------------------------------------------------
@@ -355,9 +339,10 @@ def test_a_failed_truncate_at_close_raises_and_loses_nothing(path, faults):
     db.close()  # closed all the same: a second close does nothing
     with pytest.raises(semidbm.error):
         db[b'b'] = b'2'
-    assert contents(path) == {b'a': b'1'}  # the pad left behind is ignored
-    assert contents(path, 'w') == {b'a': b'1'}
-    assert data_of(path) == records((b'a', b'1'))
+    # The pad left behind is ignored:
+    assert helpers.contents(path, verify_checksums=True) == {b'a': b'1'}
+    assert helpers.contents(path, 'w', verify_checksums=True) == {b'a': b'1'}
+    assert helpers.data_bytes(path) == helpers.records((b'a', b'1'))
 
 
 # -- readers during a growth ---------------------------------------------------------
@@ -427,7 +412,7 @@ def test_a_real_full_disk(tmpfs):
     db[b'after'] = written[b'after'] = b'room again'
     db.compact()
     db.close()
-    assert contents(path) == written
+    assert helpers.contents(path, verify_checksums=True) == written
     assert os.listdir(path) == ['data']
 
 
@@ -440,7 +425,7 @@ def test_a_read_only_filesystem(tmpfs):
         with pytest.raises(semidbm.error) as info:
             semidbm.open(path, flag)
         assert info.value.errno == errno.EROFS, flag
-    assert contents(path) == {b'a': b'1'}
+    assert helpers.contents(path, verify_checksums=True) == {b'a': b'1'}
 
 
 def test_a_delete_that_cannot_be_written_raises_and_keeps_the_key(path, monkeypatch):
@@ -459,4 +444,4 @@ def test_a_delete_that_cannot_be_written_raises_and_keeps_the_key(path, monkeypa
         monkeypatch.undo()
         del db[b'a']
         assert b'a' not in db
-    assert contents(path) == {}
+    assert helpers.contents(path, verify_checksums=True) == {}

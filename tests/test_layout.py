@@ -8,15 +8,11 @@ import stat
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import format, layout, repair, snapshot
 
 MANY = {b'key%05d' % n: b'value %d' % n for n in range(snapshot.MIN_KEYS)}
-
-
-def modes(path):
-    return {name: stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode)
-            for name in os.listdir(path)}
 
 
 @pytest.fixture
@@ -26,7 +22,7 @@ def private(tmp_path, umask):
     path = str(tmp_path / 'private.db')
     with semidbm.open(path, 'c', 0o600) as db:
         db.update(MANY)
-    assert modes(path) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
+    assert helpers.file_modes(path) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
     return path
 
 
@@ -42,8 +38,9 @@ def test_compaction_keeps_the_permission_bits_of_the_data_file(private):
     with semidbm.open(private, 'w', 0o666) as db:
         db[b'key00000'] = b'overwritten'
         db.compact()
-        assert modes(private) == {layout.DATA: 0o600}  # the snapshot went with the old file
-    assert modes(private) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
+        # The snapshot went with the old file:
+        assert helpers.file_modes(private) == {layout.DATA: 0o600}
+    assert helpers.file_modes(private) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
 
 
 def test_compaction_keeps_bits_that_the_umask_would_take(tmp_path, umask):
@@ -54,11 +51,11 @@ def test_compaction_keeps_bits_that_the_umask_would_take(tmp_path, umask):
     umask(0o077)
     with semidbm.open(path, 'w') as db:
         db.compact()
-    assert modes(path) == {layout.DATA: 0o664}
+    assert helpers.file_modes(path) == {layout.DATA: 0o664}
 
 
 def test_repair_keeps_the_permission_bits_of_the_data_file(private):
-    data = os.path.join(private, layout.DATA)
+    data = helpers.data_path(private)
     with open(data, 'r+b') as f:  # damage the first record's key: valid records follow
         f.seek(format.HEADER.size + format.RECORD_HEAD.size)
         f.write(b'X')
@@ -69,7 +66,7 @@ def test_repair_keeps_the_permission_bits_of_the_data_file(private):
 
 
 def test_the_snapshot_is_written_with_the_data_files_bits_after_a_chmod(private):
-    os.chmod(os.path.join(private, layout.DATA), 0o640)
+    os.chmod(helpers.data_path(private), 0o640)
     with semidbm.open(private, 'w') as db:
         db[b'more'] = b'keys'
-    assert modes(private) == {layout.DATA: 0o640, layout.SNAPSHOT: 0o640}
+    assert helpers.file_modes(private) == {layout.DATA: 0o640, layout.SNAPSHOT: 0o640}

@@ -6,14 +6,16 @@ both must give the same index, the same end and the same refusal; and pages behi
 the scan are given back, so an open does not leave the file counted in the RSS.
 """
 import mmap
+import pathlib
 import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import helpers
 import semidbm
-from semidbm import format, loading
+from semidbm import format, layout, loading
 from semidbm.exceptions import DBMLoadError
 
 keys = st.binary(max_size=6)
@@ -27,9 +29,8 @@ damage = st.one_of(
 
 
 def build(pairs, harm):
-    body = b''.join(format.encode_put(k, v) if v is not None else format.encode_delete(k)
-                    for k, v in pairs)
-    data = bytearray(format.HEADER_BYTES + body)
+    data = bytearray(helpers.records(*pairs))
+    body = data[format.HEADER.size:]
     if harm is not None:
         kind, amount = harm
         if kind == 'cut':
@@ -81,15 +82,14 @@ def resident_kib(path):
 @pytest.mark.skipif(not hasattr(mmap.mmap, 'madvise') or not hasattr(mmap, 'MADV_DONTNEED')
                     or not __import__('os').path.exists('/proc/self/smaps'),
                     reason='needs madvise and /proc/self/smaps')
-def test_a_read_only_open_gives_the_scanned_pages_back(tmp_path, monkeypatch):
-    path = str(tmp_path / 'db')
+def test_a_read_only_open_gives_the_scanned_pages_back(path, monkeypatch):
     value = b'v' * 4000
     with semidbm.open(path, 'n') as db:
         db.update((b'%06d' % n, value) for n in range(2000))  # 8 MB
     monkeypatch.setattr(semidbm.snapshot, 'MIN_KEYS', 10 ** 9)  # no snapshot: a scan
-    (tmp_path / 'db' / 'index').unlink(missing_ok=True)
+    pathlib.Path(path, layout.SNAPSHOT).unlink(missing_ok=True)
     monkeypatch.setattr(loading, 'WINDOW', 1 << 20)
-    data_path = str(tmp_path / 'db' / 'data')
+    data_path = helpers.data_path(path)
     with semidbm.open(path, 'r') as db:
         assert len(db) == 2000
         # At most the last window and the tail the open checks are left mapped.

@@ -14,12 +14,11 @@ import time
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import layout, lock
 
 fcntl = pytest.importorskip('fcntl', reason='flock is POSIX')
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HOLDER = textwrap.dedent('''
     import sys
@@ -36,7 +35,7 @@ HOLDER = textwrap.dedent('''
 class Holder:
     """A child process holding the database *path* open with *flag*."""
 
-    def __init__(self, path, flag, code=HOLDER, python_path=ROOT):
+    def __init__(self, path, flag, code=HOLDER, python_path=helpers.ROOT):
         env = dict(os.environ, PYTHONPATH=python_path)
         self.process = subprocess.Popen(
             [sys.executable, '-c', code, path, flag], stdin=subprocess.PIPE,
@@ -78,65 +77,61 @@ def holders():
 
 
 @pytest.fixture
-def path(tmp_path):
-    path = str(tmp_path / 'db')
+def existing(path):
+    """A closed database holding ``a: 1``."""
     with semidbm.open(path, 'c') as db:
         db[b'a'] = b'1'
     return path
 
 
-def contents(path):
-    with semidbm.open(path, 'r') as db:
-        return {key: db[key] for key in db.keys()}
-
-
 # -- two processes ---------------------------------------------------------------
 
 @pytest.mark.parametrize('flag', ['r', 'w', 'c', 'n'])
-def test_a_second_process_is_refused_at_once_while_a_writer_holds_it(path, holders, flag):
-    holder = holders(path, 'w')
+def test_a_second_process_is_refused_at_once_while_a_writer_holds_it(existing, holders, flag):
+    holder = holders(existing, 'w')
     started = time.monotonic()
     with pytest.raises(semidbm.error) as info:
-        semidbm.open(path, flag)
+        semidbm.open(existing, flag)
     assert time.monotonic() - started < 1
     assert f'locked by pid {holder.pid}, which has it open for writing' in str(info.value)
-    assert path in str(info.value)
+    assert existing in str(info.value)
     holder.close()
-    assert contents(path) == {b'a': b'1', b'holder': b'was here'}  # 'n' truncated nothing
+    # And 'n' truncated nothing:
+    assert helpers.contents(existing) == {b'a': b'1', b'holder': b'was here'}
 
 
-def test_readers_share_and_keep_a_writer_out(path, holders):
-    first, second = holders(path, 'r'), holders(path, 'r')
-    with semidbm.open(path, 'r') as db:
+def test_readers_share_and_keep_a_writer_out(existing, holders):
+    first, second = holders(existing, 'r'), holders(existing, 'r')
+    with semidbm.open(existing, 'r') as db:
         assert db[b'a'] == b'1'
     with pytest.raises(semidbm.error) as info:
-        semidbm.open(path, 'w')
+        semidbm.open(existing, 'w')
     pids = ', '.join(map(str, sorted([first.pid, second.pid])))
     assert f'open read-only by pids {pids};' in str(info.value)
     first.close()
     second.close()
-    with semidbm.open(path, 'w') as db:
+    with semidbm.open(existing, 'w') as db:
         db[b'b'] = b'2'
-    assert contents(path) == {b'a': b'1', b'b': b'2'}
+    assert helpers.contents(existing) == {b'a': b'1', b'b': b'2'}
 
 
-def test_the_lock_of_a_killed_writer_is_released_by_the_kernel(path, holders):
-    holder = holders(path, 'w')
+def test_the_lock_of_a_killed_writer_is_released_by_the_kernel(existing, holders):
+    holder = holders(existing, 'w')
     holder.kill()
-    with semidbm.open(path, 'w') as db:
+    with semidbm.open(existing, 'w') as db:
         assert db[b'holder'] == b'was here'
 
 
-def test_lock_timeout_waits_then_raises_when_the_holder_stays(path, holders):
-    holders(path, 'w')
+def test_lock_timeout_waits_then_raises_when_the_holder_stays(existing, holders):
+    holders(existing, 'w')
     started = time.monotonic()
     with pytest.raises(semidbm.error) as info:
-        semidbm.open(path, 'r', lock_timeout=0.3)
+        semidbm.open(existing, 'r', lock_timeout=0.3)
     assert time.monotonic() - started >= 0.3
     assert '(waited 0.3 s)' in str(info.value)
 
 
-def test_lock_timeout_gets_a_lock_released_while_waiting(path):
+def test_lock_timeout_gets_a_lock_released_while_waiting(existing):
     """The waiting open polls: a lock released during the wait is taken."""
     code = textwrap.dedent('''
         import sys, time
@@ -146,12 +141,12 @@ def test_lock_timeout_gets_a_lock_released_while_waiting(path):
         time.sleep(0.4)
         db.close()
     ''')
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    child = subprocess.Popen([sys.executable, '-c', code, path], stdout=subprocess.PIPE,
+    env = helpers.child_env()
+    child = subprocess.Popen([sys.executable, '-c', code, existing], stdout=subprocess.PIPE,
                              text=True, env=env)
     assert child.stdout.readline() == 'ready\n'
     started = time.monotonic()
-    with semidbm.open(path, 'w', lock_timeout=30) as db:
+    with semidbm.open(existing, 'w', lock_timeout=30) as db:
         waited = time.monotonic() - started
         db[b'b'] = b'2'
     child.wait()
@@ -159,61 +154,58 @@ def test_lock_timeout_gets_a_lock_released_while_waiting(path):
     assert 0.1 < waited < 10
 
 
-def test_lock_false_lets_a_second_writer_in(path, holders):
-    holders(path, 'w')
-    with semidbm.open(path, 'r', lock=False) as db:
+def test_lock_false_lets_a_second_writer_in(existing, holders):
+    holders(existing, 'w')
+    with semidbm.open(existing, 'r', lock=False) as db:
         assert db[b'a'] == b'1'
 
 
-def test_compaction_keeps_the_lock(path, holders):
+def test_compaction_keeps_the_lock(existing, holders):
     """The lock is on the directory, so replacing the data file does not drop it."""
     code = HOLDER.replace("print('ready'", "db.compact(); print('ready'")
-    holder = holders(path, 'w', code=code)
+    holder = holders(existing, 'w', code=code)
     with pytest.raises(semidbm.error, match=f'locked by pid {holder.pid}'):
-        semidbm.open(path, 'w')
+        semidbm.open(existing, 'w')
     holder.close()
 
 
 # -- one process -----------------------------------------------------------------
 
-def test_two_writable_opens_in_one_process_exclude_each_other(path):
-    with semidbm.open(path, 'w'):
+def test_two_writable_opens_in_one_process_exclude_each_other(existing):
+    with semidbm.open(existing, 'w'):
         with pytest.raises(semidbm.error) as info:
-            semidbm.open(path, 'w')
+            semidbm.open(existing, 'w')
         assert f'pid {os.getpid()} (this process)' in str(info.value)
-    with semidbm.open(path, 'w') as db:  # closing released it
+    with semidbm.open(existing, 'w') as db:  # closing released it
         db[b'b'] = b'2'
 
 
-def test_two_read_only_opens_in_one_process_share(path):
-    with semidbm.open(path, 'r') as first, semidbm.open(path, 'r') as second:
+def test_two_read_only_opens_in_one_process_share(existing):
+    with semidbm.open(existing, 'r') as first, semidbm.open(existing, 'r') as second:
         assert first[b'a'] == second[b'a'] == b'1'
         with pytest.raises(semidbm.error, match='open read-only by pid'):
-            semidbm.open(path, 'c')
+            semidbm.open(existing, 'c')
 
 
-def test_a_failed_open_releases_the_lock(tmp_path):
-    path = str(tmp_path / 'db')
-    os.mkdir(path)
-    with open(os.path.join(path, 'data'), 'wb') as f:
-        f.write(b'not a semidbm file')
+def test_a_failed_open_releases_the_lock(path):
+    helpers.write_data(path, b'not a semidbm file')
     for _ in range(2):  # the second would be "locked" if the first had kept it
         with pytest.raises(semidbm.DBMLoadError):
             semidbm.open(path, 'w')
 
 
-def test_locking_creates_no_file(path, snapshot):
-    before = snapshot(path)
-    with semidbm.open(path, 'r'):
-        assert snapshot(path) == before
-    with semidbm.open(path, 'w'):
-        assert os.listdir(path) == ['data']
+def test_locking_creates_no_file(existing):
+    before = helpers.tree_state(existing)
+    with semidbm.open(existing, 'r'):
+        assert helpers.tree_state(existing) == before
+    with semidbm.open(existing, 'w'):
+        assert os.listdir(existing) == ['data']
 
 
-def test_a_lost_lock_is_released_when_the_object_is_collected(path):
-    db = semidbm.open(path, 'w')
+def test_a_lost_lock_is_released_when_the_object_is_collected(existing):
+    db = semidbm.open(existing, 'w')
     del db
-    with semidbm.open(path, 'w'):
+    with semidbm.open(existing, 'w'):
         pass
 
 
@@ -234,23 +226,23 @@ def test_holders_are_read_from_proc_locks(tmp_path):
     assert lock._flock_holders(st, str(tmp_path / 'none')) == ([], [])
 
 
-def test_without_proc_locks_the_message_names_no_pid(path, monkeypatch):
+def test_without_proc_locks_the_message_names_no_pid(existing, monkeypatch):
     monkeypatch.setattr(lock, '_flock_holders', lambda st: ([], []))
-    with semidbm.open(path, 'w'):
+    with semidbm.open(existing, 'w'):
         with pytest.raises(semidbm.error, match='the database is open in another '
                            r'process; close it there'):
-            semidbm.open(path, 'w')
+            semidbm.open(existing, 'w')
         with pytest.raises(semidbm.error, match='open for writing in another process'):
-            semidbm.open(path, 'r')
+            semidbm.open(existing, 'r')
 
 
-def test_a_file_system_without_flock_says_to_pass_lock_false(path, monkeypatch):
+def test_a_file_system_without_flock_says_to_pass_lock_false(existing, monkeypatch):
     def no_locks(fd, operation):
         raise OSError(37, 'No locks available')
     monkeypatch.setattr(lock.fcntl, 'flock', no_locks)
     with pytest.raises(semidbm.error, match='pass lock=False'):
-        semidbm.open(path, 'w')
-    with semidbm.open(path, 'w', lock=False) as db:
+        semidbm.open(existing, 'w')
+    with semidbm.open(existing, 'w', lock=False) as db:
         db[b'b'] = b'2'
 
 
@@ -282,24 +274,24 @@ PEER = textwrap.dedent('''
 
 
 @pytest.mark.parametrize('flag', ['r', 'w'])
-def test_0_5_1_cannot_open_a_database_we_have_open_for_writing(path, flag):
+def test_0_5_1_cannot_open_a_database_we_have_open_for_writing(existing, flag):
     """Our writer keeps pad past the end of the file; 0.5.1 refuses such a file."""
     peer = peer_path()
-    with semidbm.open(path, 'w') as db:
+    with semidbm.open(existing, 'w') as db:
         db[b'b'] = b'2'
         reply = subprocess.run(
-            [sys.executable, '-c', PEER, path, flag, peer], capture_output=True,
+            [sys.executable, '-c', PEER, existing, flag, peer], capture_output=True,
             text=True, env=dict(os.environ, PYTHONPATH=peer), input='', timeout=60,
-            cwd=os.path.dirname(path))
+            cwd=os.path.dirname(existing))
         assert reply.stdout == 'DBMLoadError\n', reply.stderr
-    assert contents(path) == {b'a': b'1', b'b': b'2'}
+    assert helpers.contents(existing) == {b'a': b'1', b'b': b'2'}
 
 
-def test_we_read_what_0_5_1_wrote_before_we_opened(path, holders):
+def test_we_read_what_0_5_1_wrote_before_we_opened(existing, holders):
     peer = peer_path()
     code = PEER.replace('sys.argv[3]', repr(peer))
-    holder = holders(path, 'w', code=code, python_path=peer)
-    with semidbm.open(path, 'r') as db:  # 0.5.1 takes no lock: we get in
+    holder = holders(existing, 'w', code=code, python_path=peer)
+    with semidbm.open(existing, 'r') as db:  # 0.5.1 takes no lock: we get in
         assert dict(db.items()) == {b'a': b'1', b'holder': b'0.5.1', b'large': b'x' * 1000}
     holder.close()
 
@@ -337,36 +329,36 @@ def read_lock_file(path):
 
 
 @pytest.mark.parametrize('refusal', [errno.EACCES, errno.EDEADLK])
-def test_windows_a_writer_holds_a_lock_file_with_its_pid(path, windows, refusal):
+def test_windows_a_writer_holds_a_lock_file_with_its_pid(existing, windows, refusal):
     windows.refusal = refusal
-    with semidbm.open(path, 'w') as db:
-        assert read_lock_file(path) == b'%d\n' % os.getpid()
+    with semidbm.open(existing, 'w') as db:
+        assert read_lock_file(existing) == b'%d\n' % os.getpid()
         for flag in 'rwc':
             with pytest.raises(semidbm.error, match=f'locked by pid {os.getpid()}, which'):
-                semidbm.open(path, flag)
+                semidbm.open(existing, flag)
         db[b'b'] = b'2'
-    assert read_lock_file(path) == b''  # no pid: nobody holds it
-    with semidbm.open(path, 'w'):
+    assert read_lock_file(existing) == b''  # no pid: nobody holds it
+    with semidbm.open(existing, 'w'):
         pass
 
 
-def test_windows_a_reader_checks_for_a_writer_and_holds_nothing(path, windows):
-    before = os.listdir(path)
-    with semidbm.open(path, 'r') as reader:  # no lock file yet: none is made
-        assert os.listdir(path) == before
-        with semidbm.open(path, 'w') as writer:  # readers hold nothing on Windows
+def test_windows_a_reader_checks_for_a_writer_and_holds_nothing(existing, windows):
+    before = os.listdir(existing)
+    with semidbm.open(existing, 'r') as reader:  # no lock file yet: none is made
+        assert os.listdir(existing) == before
+        with semidbm.open(existing, 'w') as writer:  # readers hold nothing on Windows
             writer[b'b'] = b'2'
-        with semidbm.open(path, 'r') as second:
+        with semidbm.open(existing, 'r') as second:
             assert second[b'b'] == b'2'
         assert reader[b'a'] == b'1'
 
 
-def test_windows_a_holder_without_a_pid(path, windows):
-    with semidbm.open(path, 'w'):
-        with open(os.path.join(path, layout.LOCK), 'wb'):
+def test_windows_a_holder_without_a_pid(existing, windows):
+    with semidbm.open(existing, 'w'):
+        with open(os.path.join(existing, layout.LOCK), 'wb'):
             pass  # as if the writer had not written its pid yet
         with pytest.raises(semidbm.error, match='open for writing in another process'):
-            semidbm.open(path, 'w', lock_timeout=0.05)
+            semidbm.open(existing, 'w', lock_timeout=0.05)
 
 
 def test_windows_acquire_in_a_missing_directory(tmp_path, windows):

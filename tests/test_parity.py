@@ -7,11 +7,11 @@ backends must keep failing them.
 import os
 import pathlib
 import random
-import stat
 import sys
 
 import pytest
 
+import helpers
 import semidbm.snapshot
 
 WRITES = {
@@ -43,12 +43,6 @@ def fill(backend, path, data=SAMPLE):
             db[key] = value
 
 
-def contents(backend, path):
-    """Reopen *path* read-only and return everything in it as a dict."""
-    with backend.open(path, 'r') as db:
-        return {key: db[key] for key in db.keys()}
-
-
 # -- flags ---------------------------------------------------------------------
 
 @pytest.mark.parametrize('flag', ['r', 'w'])
@@ -71,7 +65,7 @@ def test_flags_c_and_n_create_a_missing_database(backend, path, flag):
     with backend.open(path, flag) as db:
         assert len(db) == 0
         db[b'k'] = b'v'
-    assert contents(backend, path) == {b'k': b'v'}
+    assert backend.contents(path) == {b'k': b'v'}
 
 
 def test_flag_c_keeps_existing_data(backend, path):
@@ -86,7 +80,7 @@ def test_flag_w_opens_existing_database_for_writing(backend, path):
         assert db[b'a'] == b'1'
         db[b'a'] = b'changed'
         db[b'd'] = b'4'
-    assert contents(backend, path) == {**SAMPLE, b'a': b'changed', b'd': b'4'}
+    assert backend.contents(path) == {**SAMPLE, b'a': b'changed', b'd': b'4'}
 
 
 def test_flag_n_empties_an_existing_database(backend, path):
@@ -95,13 +89,13 @@ def test_flag_n_empties_an_existing_database(backend, path):
         assert len(db) == 0
         assert b'a' not in db
         db[b'z'] = b'26'
-    assert contents(backend, path) == {b'z': b'26'}
+    assert backend.contents(path) == {b'z': b'26'}
 
 
 @pytest.mark.parametrize('flag', ['c', 'n'])
 @pytest.mark.differs('dbm.sqlite3', reason="dbm.sqlite3 touches what is in the way ('c') "
                                            "or raises IsADirectoryError ('n')")
-def test_something_in_the_way_raises_error_and_is_left_alone(backend, path, flag, snapshot):
+def test_something_in_the_way_raises_error_and_is_left_alone(backend, path, flag):
     # Put a file where the backend wants a directory, or a directory where it wants a file.
     top = {name for name in backend.files if os.sep not in name}
     for name in top:
@@ -111,10 +105,10 @@ def test_something_in_the_way_raises_error_and_is_left_alone(backend, path, flag
                 f.write(b'not a database')
         else:
             os.mkdir(blocked)
-    before = snapshot(os.path.dirname(path))
+    before = helpers.tree_state(os.path.dirname(path))
     with pytest.raises(backend.error):
         backend.open(path, flag)
-    assert snapshot(os.path.dirname(path)) == before
+    assert helpers.tree_state(os.path.dirname(path)) == before
 
 
 @pytest.mark.parametrize('flag', ['x', 'rw', 'R', '', 'cr'])
@@ -152,7 +146,7 @@ def test_overwrite_keeps_the_last_value(backend, path, db):
     assert db[b'key'] == b'3'
     assert len(db) == 1
     db.close()
-    assert contents(backend, path) == {b'key': b'3'}
+    assert backend.contents(path) == {b'key': b'3'}
 
 
 def test_missing_key_raises_key_error(db):
@@ -179,8 +173,8 @@ def test_str_keys_and_values_are_stored_as_utf8(backend, path, db):
     assert db['ключ'] == 'значение'.encode('utf-8')
     assert 'a' in db
     db.close()
-    assert contents(backend, path) == {'ключ'.encode('utf-8'): 'значение'.encode('utf-8'),
-                                       b'a': b'b'}
+    assert backend.contents(path) == {'ключ'.encode('utf-8'): 'значение'.encode('utf-8'),
+                                      b'a': b'b'}
 
 
 def test_len(db):
@@ -230,7 +224,7 @@ def test_setdefault(backend, path, db):
     assert db.setdefault(b'a', b'first') == b'first'
     assert db.setdefault(b'a', b'second') == b'first'
     db.close()
-    assert contents(backend, path) == {b'a': b'first'}
+    assert backend.contents(path) == {b'a': b'first'}
 
 
 def test_pop(backend, path, db):
@@ -241,7 +235,7 @@ def test_pop(backend, path, db):
     with pytest.raises(KeyError):
         db.pop(b'a')
     db.close()
-    assert contents(backend, path) == {b'b': b'22', b'c': b''}
+    assert backend.contents(path) == {b'b': b'22', b'c': b''}
 
 
 def test_popitem(backend, path, db):
@@ -251,7 +245,7 @@ def test_popitem(backend, path, db):
     assert key not in db
     assert len(db) == len(SAMPLE) - 1
     db.close()
-    remaining = contents(backend, path)
+    remaining = backend.contents(path)
     assert key not in remaining
     assert len(remaining) == len(SAMPLE) - 1
 
@@ -269,7 +263,7 @@ def test_update_from_mapping_pairs_and_keywords(backend, path, db):
     expected = {b'a': b'one', b'b': b'2', b'c': b'3', b'd': b'4', b'e': b'5', b'f': b'6'}
     assert dict(db.items()) == expected
     db.close()
-    assert contents(backend, path) == expected
+    assert backend.contents(path) == expected
 
 
 class Blob(bytes):
@@ -285,7 +279,7 @@ def test_bytes_subclasses_and_bytearray_values_are_stored_as_bytes(backend, path
     store(db, b'array', bytearray(b'value'))
     assert db[b'sub'] == b'class' and db[Blob(b'array')] == b'value'
     db.close()
-    assert contents(backend, path) == {b'sub': b'class', b'array': b'value'}
+    assert backend.contents(path) == {b'sub': b'class', b'array': b'value'}
 
 
 def test_clear(backend, path, db):
@@ -295,7 +289,7 @@ def test_clear(backend, path, db):
     assert db.keys() == []
     db[b'after'] = b'clear'
     db.close()
-    assert contents(backend, path) == {b'after': b'clear'}
+    assert backend.contents(path) == {b'after': b'clear'}
 
 
 def test_delete_is_gone_after_reopening(backend, path):
@@ -318,7 +312,7 @@ def test_delete_missing_key_raises_key_error_and_writes_nothing(backend, path, d
     with pytest.raises(KeyError):
         del db[b'missing']
     db.close()
-    assert contents(backend, path) == {b'a': b'1'}
+    assert backend.contents(path) == {b'a': b'1'}
 
 
 def test_delete_then_store_again(backend, path, db):
@@ -326,7 +320,7 @@ def test_delete_then_store_again(backend, path, db):
     del db[b'a']
     db[b'a'] = b'2'
     db.close()
-    assert contents(backend, path) == {b'a': b'2'}
+    assert backend.contents(path) == {b'a': b'2'}
 
 
 def test_equals_a_dict(db):
@@ -344,12 +338,12 @@ def test_reopen_keeps_everything(backend, path):
     data = {b'key-%d' % i: rng.randbytes(rng.randrange(0, 300)) for i in range(500)}
     with backend.open(path, 'c') as db:
         db.update(data)
-    assert contents(backend, path) == data
+    assert backend.contents(path) == data
     with backend.open(path, 'w') as db:
         for key in list(data)[::3]:
             db[key] = b'rewritten ' + key
             data[key] = b'rewritten ' + key
-    assert contents(backend, path) == data
+    assert backend.contents(path) == data
 
 
 def test_context_manager_closes(backend, path):
@@ -357,14 +351,14 @@ def test_context_manager_closes(backend, path):
         db[b'a'] = b'1'
     with pytest.raises(backend.error):
         db[b'a']
-    assert contents(backend, path) == {b'a': b'1'}
+    assert backend.contents(path) == {b'a': b'1'}
 
 
 def test_close_twice_is_harmless(backend, path, db):
     db[b'a'] = b'1'
     db.close()
     db.close()
-    assert contents(backend, path) == {b'a': b'1'}
+    assert backend.contents(path) == {b'a': b'1'}
 
 
 @pytest.mark.parametrize('operation', sorted({**READS, **WRITES}))
@@ -383,18 +377,18 @@ def test_writes_to_a_read_only_database_raise_error(backend, path, operation):
         with pytest.raises(backend.error):
             WRITES[operation](db)
         assert dict(db.items()) == SAMPLE
-    assert contents(backend, path) == SAMPLE
+    assert backend.contents(path) == SAMPLE
 
 
 @pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 has no sync(); every write commits')
-def test_sync_and_close_on_a_read_only_database_are_harmless(backend, path, snapshot):
+def test_sync_and_close_on_a_read_only_database_are_harmless(backend, path):
     fill(backend, path)
-    before = snapshot(os.path.dirname(path))
+    before = helpers.tree_state(os.path.dirname(path))
     db = backend.open(path, 'r')
     db.sync()
     db.close()
     db.close()
-    assert snapshot(os.path.dirname(path)) == before
+    assert helpers.tree_state(os.path.dirname(path)) == before
 
 
 @pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 has no sync(); every write commits')
@@ -405,19 +399,19 @@ def test_sync_keeps_the_database_usable(backend, path, db):
     db.sync()
     assert dict(db.items()) == {b'a': b'1', b'b': b'2'}
     db.close()
-    assert contents(backend, path) == {b'a': b'1', b'b': b'2'}
+    assert backend.contents(path) == {b'a': b'1', b'b': b'2'}
 
 
 @pytest.mark.differs('dbm.sqlite3', reason='a read-only connection to a database in '
                                            'WAL mode makes db-shm and db-wal and leaves them')
-def test_opening_read_only_changes_nothing_on_disk(backend, path, snapshot):
+def test_opening_read_only_changes_nothing_on_disk(backend, path):
     fill(backend, path)
     directory = os.path.dirname(path)
-    before = snapshot(directory)
+    before = helpers.tree_state(directory)
     with backend.open(path, 'r') as db:
         assert dict(db.items()) == SAMPLE
-        assert snapshot(directory) == before
-    assert snapshot(directory) == before
+        assert helpers.tree_state(directory) == before
+    assert helpers.tree_state(directory) == before
 
 
 @pytest.mark.parametrize('mask, mode, expected', [
@@ -430,17 +424,9 @@ def test_mode_less_umask_applies_to_created_files(backend, path, umask, mask, mo
     umask(mask)
     with backend.open(path, 'c', mode) as db:
         db[b'a'] = b'1'
-    regular = [name for name in tree(os.path.dirname(path))
-               if os.path.isfile(os.path.join(os.path.dirname(path), name))]
-    assert regular
-    for name in regular:
-        st = os.stat(os.path.join(os.path.dirname(path), name))
-        assert stat.S_IMODE(st.st_mode) == expected, name
-
-
-def file_modes(directory):
-    return {name: stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode)
-            for name in tree(directory) if os.path.isfile(os.path.join(directory, name))}
+    modes = helpers.file_modes(os.path.dirname(path))
+    assert modes
+    assert set(modes.values()) == {expected}, modes
 
 
 @pytest.mark.differs('dbm.dumb', reason="dbm.dumb rewrites its .dir file with the later "
@@ -456,7 +442,7 @@ def test_a_private_database_stays_private_when_opened_again_with_another_mode(
     with backend.open(path, 'w', 0o666) as db:
         db.update(many)
         db[b'key0'] = b'overwritten'
-    modes = file_modes(os.path.dirname(path))
+    modes = helpers.file_modes(os.path.dirname(path))
     assert len(modes) >= 2, modes  # semidbm: data and index; dbm.dumb: .dat, .dir, .bak
     assert set(modes.values()) == {0o600}, modes
 
@@ -466,18 +452,9 @@ def test_the_files_of_a_database(backend, path):
     fill(backend, path)
     with backend.open(path, 'w') as db:
         db[b'again'] = b'written'
-    found = tree(os.path.dirname(path))
+    found = helpers.tree(os.path.dirname(path))
     assert {name.format(name='db') for name in backend.files} <= found
     assert found <= {name.format(name='db') for name in backend.files | backend.extra}
-
-
-def tree(directory):
-    """The set of paths under *directory*, relative to it."""
-    found = set()
-    for root, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            found.add(os.path.relpath(os.path.join(root, name), directory))
-    return found
 
 
 @pytest.mark.parametrize('kind', [
@@ -489,7 +466,7 @@ def tree(directory):
 def test_filename_as_str_bytes_or_pathlike(backend, path, kind):
     with backend.open(kind(path), 'c') as db:
         db[b'a'] = b'1'
-    assert contents(backend, path) == {b'a': b'1'}
+    assert backend.contents(path) == {b'a': b'1'}
     with backend.open(kind(path), 'r') as db:
         assert db[b'a'] == b'1'
 
@@ -503,7 +480,7 @@ def test_empty_key_and_empty_value(backend, path, db):
     assert db[b''] == b'value of the empty key'
     assert db[b'k'] == b''
     db.close()
-    assert contents(backend, path) == {b'': b'value of the empty key', b'k': b''}
+    assert backend.contents(path) == {b'': b'value of the empty key', b'k': b''}
 
 
 def test_binary_keys_with_every_byte_value(backend, path, db):
@@ -512,7 +489,7 @@ def test_binary_keys_with_every_byte_value(backend, path, db):
     data[b'\r\n\x00\n'] = b'\x00'
     db.update(data)
     db.close()
-    assert contents(backend, path) == data
+    assert backend.contents(path) == data
 
 
 def test_large_values(backend, path, db):
@@ -523,8 +500,8 @@ def test_large_values(backend, path, db):
     db[b'small'] = b'after'
     assert db[b'big'] == big
     db.close()
-    assert contents(backend, path) == {b'big': big, b'bigger': big + big[:1 << 20],
-                                       b'small': b'after'}
+    assert backend.contents(path) == {b'big': big, b'bigger': big + big[:1 << 20],
+                                      b'small': b'after'}
 
 
 # -- wrong types: deliberate differences -----------------------------------------
@@ -535,7 +512,7 @@ def test_storing_under_a_key_of_the_wrong_type_raises_type_error(backend, path, 
     with pytest.raises(TypeError):
         db[key] = b'value'
     db.close()
-    assert contents(backend, path) == {}
+    assert backend.contents(path) == {}
 
 
 @pytest.mark.parametrize('value', [1, None, 1.5, [b'a']], ids=repr)
@@ -544,7 +521,7 @@ def test_storing_a_value_of_the_wrong_type_raises_type_error(backend, path, db, 
     with pytest.raises(TypeError):
         db[b'key'] = value
     db.close()
-    assert contents(backend, path) == {}
+    assert backend.contents(path) == {}
 
 
 @pytest.mark.parametrize('key', [1, None], ids=repr)
@@ -575,7 +552,7 @@ def test_compact_keeps_the_data(backend, path, db):
     db[b'a'] = b'overwritten'
     db.compact()
     db.close()
-    assert contents(backend, path) == {**SAMPLE, b'a': b'overwritten'}
+    assert backend.contents(path) == {**SAMPLE, b'a': b'overwritten'}
 
 
 @pytest.mark.differs(*STDLIB, reason='only semidbm has close(compact=True)')
@@ -583,7 +560,7 @@ def test_close_with_compact_keeps_the_data(backend, path, db):
     db.update(SAMPLE)
     del db[b'b']
     db.close(compact=True)
-    assert contents(backend, path) == {b'a': b'1', b'c': b''}
+    assert backend.contents(path) == {b'a': b'1', b'c': b''}
 
 
 @pytest.mark.differs(*STDLIB, reason='only semidbm takes verify_checksums')

@@ -8,6 +8,7 @@ bytes of a record followed by pad (our mapped writer killed in the middle of a c
 see ``semidbm/datafile.py``).
 """
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -17,12 +18,12 @@ import zlib
 
 import pytest
 
+import helpers
 import semidbm
 from semidbm import datafile, format, layout, snapshot
 
 #: The pad our writer keeps past the logical end; any length will do.
 PAD = format.PAD_BYTE * 100
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(semidbm.__file__)))
 
 BASE = [(b'a', b'1'), (b'k', b'old value'), (b'b', b'2')]
 BEFORE = {b'a': b'1', b'k': b'old value', b'b': b'2'}
@@ -34,11 +35,6 @@ LAST_RECORDS = {
 }
 
 
-def records(pairs):
-    return b''.join(format.encode_put(key, value) if value is not None
-                    else format.encode_delete(key) for key, value in pairs)
-
-
 def offsets(pairs):
     """The offset of each record of *pairs* after the header."""
     result, at = [], format.HEADER.size
@@ -46,19 +42,6 @@ def offsets(pairs):
         result.append(at)
         at += format.record_size(len(key), format.DELETED if value is None else len(value))
     return result
-
-
-def write_db(tmp_path, data, name='db'):
-    """Make a database directory holding *data* as its data file; return its path."""
-    path = tmp_path / name
-    path.mkdir()
-    (path / 'data').write_bytes(data)
-    return str(path)
-
-
-def data_of(path):
-    with open(os.path.join(path, 'data'), 'rb') as f:
-        return f.read()
 
 
 def state_of(path, names=None):
@@ -71,11 +54,6 @@ def state_of(path, names=None):
         with open(full, 'rb') as f:
             state[name] = (f.read(), os.stat(full).st_mtime_ns)
     return state
-
-
-def contents(path, flag='r', **kwargs):
-    with semidbm.open(path, flag, **kwargs) as db:
-        return {key: db[key] for key in db.keys()}
 
 
 def key_with_checksum_ending_in_pad(value):
@@ -93,7 +71,7 @@ def test_torn_last_record_at_every_offset(tmp_path, last, style):
     """A last record torn anywhere is dropped: the state before it is served, on disk
     nothing changes for 'r', and a writable open cuts it before appending."""
     record, after = LAST_RECORDS[last]
-    base = format.HEADER_BYTES + records(BASE)
+    base = helpers.records(*BASE)
     for cut in range(len(record)):
         torn = record[:cut]
         data = base + torn + (PAD + format.PAD_BYTE * (len(record) - cut)
@@ -103,42 +81,42 @@ def test_torn_last_record_at_every_offset(tmp_path, last, style):
         whole = style == 'followed by pad' and record.startswith(torn) and (
             record[cut:] == format.PAD_BYTE * (len(record) - cut))
         expected = after if whole else BEFORE
-        path = write_db(tmp_path, data, f'db{cut}')
+        path = helpers.write_data(str(tmp_path / f'db{cut}'), data)
         before = state_of(path)
-        assert contents(path) == expected, cut
+        assert helpers.contents(path) == expected, cut
         assert state_of(path, before) == before, cut
-        assert contents(path, 'w') == expected, cut
+        assert helpers.contents(path, 'w') == expected, cut
         with semidbm.open(path, 'c') as db:
             db[b'new'] = b'record'
             assert db[b'new'] == b'record'
         kept = record if whole else b''
-        assert data_of(path) == base + kept + format.encode_put(b'new', b'record'), cut
-        assert contents(path) == {**expected, b'new': b'record'}, cut
+        assert helpers.data_bytes(path) == base + kept + helpers.record(b'new', b'record'), cut
+        assert helpers.contents(path) == {**expected, b'new': b'record'}, cut
 
 
-def test_torn_record_identical_to_the_whole_record_is_applied(tmp_path):
+def test_torn_record_identical_to_the_whole_record_is_applied(path):
     """Pad bytes that happen to equal the missing checksum bytes complete the record."""
     key = key_with_checksum_ending_in_pad(b'new value')
     record = format.encode_put(key, b'new value')
-    data = format.HEADER_BYTES + records(BASE) + record[:-1] + PAD
-    path = write_db(tmp_path, data)
-    assert contents(path) == {**BEFORE, key: b'new value'}
+    data = helpers.records(*BASE) + record[:-1] + PAD
+    helpers.write_data(path, data)
+    assert helpers.contents(path) == {**BEFORE, key: b'new value'}
 
 
 def test_a_torn_tail_of_only_a_partial_header_field(tmp_path):
-    base = format.HEADER_BYTES + records(BASE)
+    base = helpers.records(*BASE)
     for extra in [b'\x00', b'\x00\x00\x00', b'\x00\x00\x00\x01\x00']:
-        path = write_db(tmp_path, base + extra, f'db{len(extra)}')
-        assert contents(path) == BEFORE
-        assert data_of(path) == base + extra
+        path = helpers.write_data(str(tmp_path / f'db{len(extra)}'), base + extra)
+        assert helpers.contents(path) == BEFORE
+        assert helpers.data_bytes(path) == base + extra
         semidbm.open(path, 'w').close()
-        assert data_of(path) == base
+        assert helpers.data_bytes(path) == base
 
 
-def test_read_only_open_leaves_a_torn_tail_and_everything_else_alone(tmp_path):
-    data = format.HEADER_BYTES + records(BASE) + format.encode_put(b'c', b'33')[:-2]
-    path = write_db(tmp_path, data)
-    (tmp_path / 'db' / 'data.compact').write_bytes(b'left by a crash')
+def test_read_only_open_leaves_a_torn_tail_and_everything_else_alone(path):
+    data = helpers.records(*BASE) + format.encode_put(b'c', b'33')[:-2]
+    helpers.write_data(path, data)
+    pathlib.Path(path, 'data.compact').write_bytes(b'left by a crash')
     before = state_of(path)
     with semidbm.open(path, 'r') as db:
         assert dict((key, db[key]) for key in db.keys()) == BEFORE
@@ -150,21 +128,21 @@ def test_read_only_open_leaves_a_torn_tail_and_everything_else_alone(tmp_path):
 @pytest.mark.parametrize('field', [(format.MAX_SIZE, 0), (0, format.MAX_SIZE),
                                    (1, format.MAX_SIZE - 1)])
 @pytest.mark.parametrize('following', [b'', b'key', b'\x07' * 40])
-def test_a_size_past_the_end_of_the_file_is_a_torn_tail(tmp_path, field, following):
+def test_a_size_past_the_end_of_the_file_is_a_torn_tail(path, field, following):
     """Sizes are checked against the file before anything is read or allocated."""
-    base = format.HEADER_BYTES + records(BASE)
+    base = helpers.records(*BASE)
     data = base + format.RECORD_HEAD.pack(*field) + following
-    path = write_db(tmp_path, data)
+    helpers.write_data(path, data)
     tracemalloc.start()
     try:
-        assert contents(path) == BEFORE
+        assert helpers.contents(path) == BEFORE
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
-    assert data_of(path) == data
-    assert contents(path, 'w') == BEFORE
-    assert data_of(path) == base
+    assert helpers.data_bytes(path) == data
+    assert helpers.contents(path, 'w') == BEFORE
+    assert helpers.data_bytes(path) == base
 
 
 # -- bit flips ----------------------------------------------------------------------
@@ -180,14 +158,14 @@ def flipped(data, position, bit=0):
 
 @pytest.mark.parametrize('where', ['value start', 'value end', 'checksum'])
 @pytest.mark.parametrize('bit', [0, 7])
-def test_bit_flip_in_a_record_before_the_last(tmp_path, where, bit):
+def test_bit_flip_in_a_record_before_the_last(path, where, bit):
     """Open succeeds, neighbours read back, a verified read names the key and offset."""
-    data = format.HEADER_BYTES + records(PAIRS)
+    data = helpers.records(*PAIRS)
     at = offsets(PAIRS)[1]
     value_at = at + format.RECORD_HEAD.size + len(b'middle')
     position = {'value start': value_at, 'value end': value_at + len(PAIRS[1][1]) - 1,
                 'checksum': value_at + len(PAIRS[1][1])}[where]
-    path = write_db(tmp_path, flipped(data, position, bit))
+    helpers.write_data(path, flipped(data, position, bit))
     with semidbm.open(path, 'r') as db:
         assert db[b'first'] == b'one' and db[b'last'] == b'three'
         value = db[b'middle']
@@ -204,16 +182,16 @@ def test_bit_flip_in_a_record_before_the_last(tmp_path, where, bit):
     message = str(info.value)
     assert repr(b'middle') in message
     assert f'offset {at}' in message
-    assert os.path.join(path, 'data') in message
+    assert helpers.data_path(path) in message
     # Damage before the end is not a torn tail: a writable open cuts nothing.
     semidbm.open(path, 'w').close()
-    assert data_of(path) == flipped(data, position, bit)
+    assert helpers.data_bytes(path) == flipped(data, position, bit)
 
 
-def test_bit_flip_in_a_key_before_the_last(tmp_path):
-    data = format.HEADER_BYTES + records(PAIRS)
+def test_bit_flip_in_a_key_before_the_last(path):
+    data = helpers.records(*PAIRS)
     position = offsets(PAIRS)[1] + format.RECORD_HEAD.size
-    path = write_db(tmp_path, flipped(data, position))
+    helpers.write_data(path, flipped(data, position))
     with semidbm.open(path, 'r', verify_checksums=True) as db:
         assert sorted(db.keys()) == [b'first', b'last', b'liddle']
         with pytest.raises(semidbm.DBMChecksumError, match='liddle'):
@@ -221,35 +199,35 @@ def test_bit_flip_in_a_key_before_the_last(tmp_path):
         assert db[b'last'] == b'three'
 
 
-def test_bit_flip_in_the_last_record_followed_by_pad_is_a_torn_tail(tmp_path):
+def test_bit_flip_in_the_last_record_followed_by_pad_is_a_torn_tail(path):
     """What a writer killed in the middle of its copy leaves: the record is dropped
     and the value before it is served."""
     pairs = PAIRS + [(b'first', b'overwritten')]
-    data = format.HEADER_BYTES + records(pairs)
-    path = write_db(tmp_path, flipped(data, len(data) - format.CHECKSUM.size - 1) + PAD)
+    data = helpers.records(*pairs)
+    helpers.write_data(path, flipped(data, len(data) - format.CHECKSUM.size - 1) + PAD)
     expected = dict(PAIRS)
-    assert contents(path) == expected
-    assert contents(path, 'r', verify_checksums=True) == expected
+    assert helpers.contents(path) == expected
+    assert helpers.contents(path, 'r', verify_checksums=True) == expected
     semidbm.open(path, 'w').close()
-    assert data_of(path) == format.HEADER_BYTES + records(PAIRS)
+    assert helpers.data_bytes(path) == helpers.records(*PAIRS)
 
 
-def test_bit_flip_in_the_last_record_of_a_closed_file_is_damage_not_a_tear(tmp_path):
+def test_bit_flip_in_the_last_record_of_a_closed_file_is_damage_not_a_tear(path):
     """A cleanly closed file has no pad after its last record, so a bad checksum
     there is damage like any other (db.py, ``_settle_last``): kept and reported by a
     verified read, never cut."""
-    data = format.HEADER_BYTES + records(PAIRS)
+    data = helpers.records(*PAIRS)
     position = len(data) - format.CHECKSUM.size - 1
     damaged = flipped(data, position)
-    path = write_db(tmp_path, damaged)
-    assert contents(path)[b'last'] == b'thred'
+    helpers.write_data(path, damaged)
+    assert helpers.contents(path)[b'last'] == b'thred'
     with semidbm.open(path, 'r', verify_checksums=True) as db:
         assert db[b'first'] == b'one'
         with pytest.raises(semidbm.DBMChecksumError) as info:
             db[b'last']
     assert f'offset {offsets(PAIRS)[2]}' in str(info.value)
     semidbm.open(path, 'w').close()
-    assert data_of(path) == damaged
+    assert helpers.data_bytes(path) == damaged
 
 
 # -- broken chains ------------------------------------------------------------------
@@ -260,7 +238,7 @@ CHAIN = [(b'a', b'1'), (b'broken', b'value of the broken record'), (b'c', b'3'),
 
 def broken_chain(head, pairs=CHAIN, at=1):
     """The data of *pairs* with the size fields of record *at* replaced by *head*."""
-    data = bytearray(format.HEADER_BYTES + records(pairs))
+    data = bytearray(helpers.records(*pairs))
     offset = offsets(pairs)[at]
     data[offset:offset + format.RECORD_HEAD.size] = format.RECORD_HEAD.pack(*head)
     return bytes(data), offset
@@ -281,14 +259,14 @@ BAD_HEADS = {
 @pytest.mark.parametrize('pad', [b'', PAD], ids=['closed', 'followed by pad'])
 @pytest.mark.parametrize('flag', ['r', 'w', 'c'])
 @pytest.mark.parametrize('bad', sorted(BAD_HEADS))
-def test_a_broken_chain_is_refused_and_never_cut(tmp_path, bad, flag, pad):
+def test_a_broken_chain_is_refused_and_never_cut(path, bad, flag, pad):
     data, offset = broken_chain(BAD_HEADS[bad])
-    path = write_db(tmp_path, data + pad)
+    helpers.write_data(path, data + pad)
     before = state_of(path)
     with pytest.raises(semidbm.DBMLoadError) as info:
         semidbm.open(path, flag)
     message = str(info.value)
-    assert os.path.join(path, 'data') in message
+    assert helpers.data_path(path) in message
     assert f'python -m semidbm repair {path}' in message
     damaged, following = map(int, re.search(
         r'damaged record at offset (\d+); valid records follow at offset (\d+)',
@@ -307,15 +285,15 @@ def test_a_broken_chain_whose_one_valid_record_ends_in_pad_bytes(tmp_path):
     key = key_with_checksum_ending_in_pad(b'v')
     data, offset = broken_chain((1, 2 ** 20), [(b'a', b'1'), (b'b', b'2'), (key, b'v')])
     for name, pad in [('closed', b''), ('followed by pad', PAD)]:
-        path = write_db(tmp_path, data + pad, name)
+        path = helpers.write_data(str(tmp_path / name), data + pad)
         with pytest.raises(semidbm.DBMLoadError, match=f'offset {offset}'):
             semidbm.open(path, 'w')
-        assert data_of(path) == data + pad
+        assert helpers.data_bytes(path) == data + pad
 
 
-def test_broken_chain_error_is_a_semidbm_error_and_an_oserror(tmp_path):
+def test_broken_chain_error_is_a_semidbm_error_and_an_oserror(path):
     data, _ = broken_chain(BAD_HEADS['value size short'])
-    path = write_db(tmp_path, data)
+    helpers.write_data(path, data)
     with pytest.raises(semidbm.error):
         semidbm.open(path)
     assert issubclass(semidbm.DBMLoadError, OSError)
@@ -324,8 +302,8 @@ def test_broken_chain_error_is_a_semidbm_error_and_an_oserror(tmp_path):
 # -- not a data file ----------------------------------------------------------------
 
 NOT_OURS = {
-    'bad magic': b'SEMX\x00\x01\x00\x01' + records(BASE),
-    'major version 2': format.HEADER.pack(b'SEMI', 2, 0) + records(BASE),
+    'bad magic': helpers.records(*BASE, header=b'SEMX\x00\x01\x00\x01'),
+    'major version 2': helpers.records(*BASE, header=format.HEADER.pack(b'SEMI', 2, 0)),
     'major version 0': format.HEADER.pack(b'SEMI', 0, 9),
     'dbm.dumb data': b'\x00' * 512,
     'short': b'SEM',
@@ -335,52 +313,52 @@ NOT_OURS = {
 
 @pytest.mark.parametrize('flag', ['r', 'w', 'c'])
 @pytest.mark.parametrize('kind', sorted(NOT_OURS))
-def test_a_file_that_is_not_ours_is_refused_by_name(tmp_path, kind, flag):
-    path = write_db(tmp_path, NOT_OURS[kind])
+def test_a_file_that_is_not_ours_is_refused_by_name(path, kind, flag):
+    helpers.write_data(path, NOT_OURS[kind])
     with pytest.raises(semidbm.DBMLoadError) as info:
         semidbm.open(path, flag)
-    assert os.path.join(path, 'data') in str(info.value)
-    assert data_of(path) == NOT_OURS[kind]
+    assert helpers.data_path(path) in str(info.value)
+    assert helpers.data_bytes(path) == NOT_OURS[kind]
 
 
-def test_major_version_2_names_the_version(tmp_path):
-    path = write_db(tmp_path, NOT_OURS['major version 2'])
+def test_major_version_2_names_the_version(path):
+    helpers.write_data(path, NOT_OURS['major version 2'])
     with pytest.raises(semidbm.DBMLoadError, match='2.0'):
         semidbm.open(path)
 
 
-def test_a_newer_minor_version_opens(tmp_path):
-    path = write_db(tmp_path, format.HEADER.pack(b'SEMI', 1, 7) + records(BASE))
-    assert contents(path) == BEFORE
+def test_a_newer_minor_version_opens(path):
+    helpers.write_data(path, helpers.records(*BASE, header=format.HEADER.pack(b'SEMI', 1, 7)))
+    assert helpers.contents(path) == BEFORE
 
 
-def test_an_empty_data_file(tmp_path):
+def test_an_empty_data_file(path):
     """Left by a creator killed before its header was written: refused read-only,
     written anew by a writable open."""
-    path = write_db(tmp_path, b'')
+    helpers.write_data(path, b'')
     with pytest.raises(semidbm.DBMLoadError, match='too short') as info:
         semidbm.open(path, 'r')
-    assert os.path.join(path, 'data') in str(info.value)
-    assert data_of(path) == b''
-    assert contents(path, 'w') == {}
-    assert data_of(path) == format.HEADER_BYTES
+    assert helpers.data_path(path) in str(info.value)
+    assert helpers.data_bytes(path) == b''
+    assert helpers.contents(path, 'w') == {}
+    assert helpers.data_bytes(path) == format.HEADER_BYTES
 
 
 # -- an interrupted compaction ------------------------------------------------------
 
 
-@pytest.mark.parametrize('leftover', [b'', b'garbage', format.HEADER_BYTES
-                                      + records([(b'a', b'stale'), (b'z', b'26')])])
-def test_leftover_compaction_file(tmp_path, leftover):
-    data = format.HEADER_BYTES + records(BASE)
-    path = write_db(tmp_path, data)
-    compact = tmp_path / 'db' / 'data.compact'
+@pytest.mark.parametrize('leftover', [
+    b'', b'garbage', helpers.records((b'a', b'stale'), (b'z', b'26'))])
+def test_leftover_compaction_file(path, leftover):
+    data = helpers.records(*BASE)
+    helpers.write_data(path, data)
+    compact = pathlib.Path(path, 'data.compact')
     compact.write_bytes(leftover)
-    assert contents(path) == BEFORE
+    assert helpers.contents(path) == BEFORE
     assert compact.read_bytes() == leftover
-    assert contents(path, 'w') == BEFORE
+    assert helpers.contents(path, 'w') == BEFORE
     assert not compact.exists()
-    assert data_of(path) == data
+    assert helpers.data_bytes(path) == data
 
 
 def run_and_die(path, script):
@@ -395,8 +373,7 @@ def run_and_die(path, script):
         del db[b'key7']
         db[b'key3'] = b'overwritten'
     ''') + textwrap.dedent(script)
-    env = dict(os.environ, PYTHONPATH=REPO)
-    result = subprocess.run([sys.executable, '-c', program, path], env=env,
+    result = subprocess.run([sys.executable, '-c', program, path], env=helpers.child_env(),
                             capture_output=True, timeout=120)
     assert result.returncode == 17, result.stderr.decode()
 
@@ -410,12 +387,11 @@ def killed_writer_contents():
 
 @pytest.mark.parametrize('step', ['writing the copy', 'before the replace',
                                   'after the replace'])
-def test_a_compaction_killed_at_any_step_loses_nothing(tmp_path, step):
+def test_a_compaction_killed_at_any_step_loses_nothing(path, step):
     target = {'writing the copy': 'semidbm.layout.write_all',
               'before the replace': 'os.replace',
               'after the replace': 'semidbm.layout.fsync_directory'}[step]
     module, name = target.rsplit('.', 1)
-    path = str(tmp_path / 'db')
     run_and_die(path, f'''
         import {module}
         real = {target}
@@ -431,8 +407,8 @@ def test_a_compaction_killed_at_any_step_loses_nothing(tmp_path, step):
     expected = killed_writer_contents()
     compact = os.path.join(path, 'data.compact')
     assert os.path.exists(compact) == (step != 'after the replace')
-    assert contents(path, 'r', verify_checksums=True) == expected
-    assert contents(path, 'w', verify_checksums=True) == expected
+    assert helpers.contents(path, 'r', verify_checksums=True) == expected
+    assert helpers.contents(path, 'w', verify_checksums=True) == expected
     assert not os.path.exists(compact)
 
 
@@ -440,58 +416,55 @@ def test_a_compaction_killed_at_any_step_loses_nothing(tmp_path, step):
 
 
 @pytest.mark.parametrize('pad', [1, 4, 100, 1 << 16, (1 << 16) + 3])
-def test_pad_left_by_a_killed_writer(tmp_path, pad):
-    data = format.HEADER_BYTES + records(BASE)
-    path = write_db(tmp_path, data + format.PAD_BYTE * pad)
-    assert contents(path) == BEFORE
-    assert data_of(path) == data + format.PAD_BYTE * pad
+def test_pad_left_by_a_killed_writer(tmp_path, path, pad):
+    data = helpers.records(*BASE)
+    helpers.write_data(path, data + format.PAD_BYTE * pad)
+    assert helpers.contents(path) == BEFORE
+    assert helpers.data_bytes(path) == data + format.PAD_BYTE * pad
     with semidbm.open(path, 'w') as db:
         assert dict((key, db[key]) for key in db.keys()) == BEFORE
-    assert data_of(path) == data
-    path = write_db(tmp_path, data + format.PAD_BYTE * pad, 'again')
+    assert helpers.data_bytes(path) == data
+    path = helpers.write_data(str(tmp_path / 'again'), data + format.PAD_BYTE * pad)
     with semidbm.open(path, 'w') as db:
         db[b'z'] = b'26'
-    assert data_of(path) == data + format.encode_put(b'z', b'26')
+    assert helpers.data_bytes(path) == data + format.encode_put(b'z', b'26')
 
 
-def test_a_real_killed_writer(tmp_path):
-    path = str(tmp_path / 'db')
+def test_a_real_killed_writer(path):
     run_and_die(path, '''
         os._exit(17)
     ''')
-    data = data_of(path)
+    data = helpers.data_bytes(path)
     expected = killed_writer_contents()
-    logical = format.HEADER_BYTES + records(
-        [(b'key%d' % i, b'value %d' % i) for i in range(50)]
-        + [(b'key7', None), (b'key3', b'overwritten')])
+    logical = helpers.records(*[(b'key%d' % i, b'value %d' % i) for i in range(50)],
+                              (b'key7', None), (b'key3', b'overwritten'))
     assert data.startswith(logical)
     assert len(data) > len(logical)
     assert data[len(logical):] == format.PAD_BYTE * (len(data) - len(logical))
-    assert contents(path, 'r', verify_checksums=True) == expected
-    assert data_of(path) == data
-    assert contents(path, 'w') == expected
-    assert data_of(path) == logical
+    assert helpers.contents(path, 'r', verify_checksums=True) == expected
+    assert helpers.data_bytes(path) == data
+    assert helpers.contents(path, 'w') == expected
+    assert helpers.data_bytes(path) == logical
 
 
-def test_a_long_torn_tail_is_cut_before_anything_is_appended(tmp_path):
+def test_a_long_torn_tail_is_cut_before_anything_is_appended(path):
     """While the db is open too, only pad follows the records: the torn bytes are cut
     at open, not merely covered by pad (a tail longer than a growth step shows it)."""
-    base = format.HEADER_BYTES + records(BASE)
+    base = helpers.records(*BASE)
     torn = format.encode_put(b'big', b'\x07' * (3 * datafile.MIN_GROWTH))[:-1]
-    path = write_db(tmp_path, base + torn)
+    helpers.write_data(path, base + torn)
     with semidbm.open(path, 'w') as db:
         db[b'new'] = b'record'
         logical = base + format.encode_put(b'new', b'record')
-        data = data_of(path)
+        data = helpers.data_bytes(path)
         assert data.startswith(logical)
         assert data[len(logical):] == format.PAD_BYTE * (len(data) - len(logical))
-    assert data_of(path) == logical
+    assert helpers.data_bytes(path) == logical
 
 
-def test_a_killed_writer_after_an_index_snapshot(tmp_path):
+def test_a_killed_writer_after_an_index_snapshot(path):
     """A database big enough for an index snapshot, reopened, written and killed: the
     snapshot covers the start, the scan the rest, the pad is ignored."""
-    path = str(tmp_path / 'db')
     count = snapshot.MIN_KEYS + 10
     with semidbm.open(path, 'n') as db:
         db.update((b'key%d' % i, b'value %d' % i) for i in range(count))
@@ -502,9 +475,9 @@ def test_a_killed_writer_after_an_index_snapshot(tmp_path):
     expected = {b'key%d' % i: b'value %d' % i for i in range(count)}
     expected.update(killed_writer_contents())
     del expected[b'key7']
-    assert contents(path, 'r', verify_checksums=True) == expected
-    assert contents(path, 'w') == expected
-    assert contents(path, 'r') == expected
+    assert helpers.contents(path, 'r', verify_checksums=True) == expected
+    assert helpers.contents(path, 'w') == expected
+    assert helpers.contents(path, 'r') == expected
 
 
 def test_check_takes_a_head_then_pad_for_a_torn_copy_not_a_record():

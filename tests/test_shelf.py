@@ -4,6 +4,7 @@ import shelve
 
 import pytest
 
+import helpers
 import semidbm
 import semidbm.shelf
 
@@ -17,24 +18,13 @@ OBJECTS = {
 }
 
 
-@pytest.fixture
-def path(tmp_path):
-    return str(tmp_path / 'objects.db')
-
-
-def raw(path):
-    """The database under the shelf, as stored bytes."""
-    with semidbm.open(path, 'r') as db:
-        return {key: db[key] for key in db.keys()}
-
-
 @pytest.mark.parametrize('protocol', range(pickle.HIGHEST_PROTOCOL + 1))
 def test_objects_round_trip_with_every_protocol(path, protocol):
     with semidbm.shelf.open(path, protocol=protocol) as shelf:
         assert isinstance(shelf, shelve.Shelf)
         assert isinstance(shelf.dict, semidbm.SemiDBM)
         shelf.update(OBJECTS)
-    stored = raw(path)
+    stored = helpers.contents(path)
     assert set(stored) == {key.encode('utf-8') for key in OBJECTS}
     for value in stored.values():
         if protocol >= 2:  # the pickle says which protocol wrote it
@@ -50,7 +40,7 @@ def test_the_default_protocol_is_shelves(path):
     shelve.Shelf(reference)['x'] = [1]  # 3 before Python 3.10, pickle's default after
     with semidbm.shelf.open(path) as shelf:
         shelf['x'] = [1]
-    assert raw(path)[b'x'] == reference[b'x']
+    assert helpers.contents(path)[b'x'] == reference[b'x']
 
 
 def test_writeback_keeps_changes_to_mutable_values(path):
