@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import helpers
 import semidbm
 from semidbm import format
 
@@ -41,8 +42,7 @@ def encode(ops):
     parts, expected = [format.HEADER_BYTES], []
     offset = format.HEADER.size
     for key, value in ops:
-        record = format.encode_put(key, value) if value is not None else (
-            format.encode_delete(key))
+        record = helpers.record(key, value)
         expected.append((offset, key, format.DELETED if value is None else len(value),
                          offset + len(record)))
         parts.append(record)
@@ -138,36 +138,32 @@ def test_pad_can_start_no_record():
     assert format.find_record(pad, 0, len(pad)) == -1
 
 
-def read_data(tmp_path):
-    return (tmp_path / 'db' / 'data').read_bytes()
-
-
-def test_file_written_by_semidbm_is_exactly_header_and_records(tmp_path):
-    with semidbm.open(str(tmp_path / 'db'), 'n') as db:
+def test_file_written_by_semidbm_is_exactly_header_and_records(path):
+    with semidbm.open(path, 'n') as db:
         db[b'key'] = b'value'
         db[b'k2'] = b'\x00\xff'
         db['é'] = 'v'
         del db[b'key']
-    assert read_data(tmp_path) == (HEADER_GOLDEN + PUT_GOLDEN + BINARY_PUT_GOLDEN
-                                   + TEXT_PUT_GOLDEN + DELETE_GOLDEN)
+    assert helpers.data_bytes(path) == (HEADER_GOLDEN + PUT_GOLDEN + BINARY_PUT_GOLDEN
+                                        + TEXT_PUT_GOLDEN + DELETE_GOLDEN)
 
 
-def test_new_database_file_is_the_header_alone(tmp_path):
-    semidbm.open(str(tmp_path / 'db'), 'c').close()
-    assert read_data(tmp_path) == HEADER_GOLDEN
+def test_new_database_file_is_the_header_alone(path):
+    semidbm.open(path, 'c').close()
+    assert helpers.data_bytes(path) == HEADER_GOLDEN
 
 
-def test_update_and_clear_write_the_same_records_as_single_calls(tmp_path):
-    with semidbm.open(str(tmp_path / 'db'), 'n') as db:
+def test_update_and_clear_write_the_same_records_as_single_calls(path):
+    with semidbm.open(path, 'n') as db:
         db.update({b'key': b'value', b'': b''})
         db.clear()
-    assert read_data(tmp_path) == (HEADER_GOLDEN + PUT_GOLDEN + EMPTY_PUT_GOLDEN
-                                   + DELETE_GOLDEN
-                                   + b'\x00\x00\x00\x00\xff\xff\xff\xff\x00\x00\x00\x00')
+    assert helpers.data_bytes(path) == (HEADER_GOLDEN + PUT_GOLDEN + EMPTY_PUT_GOLDEN
+                                        + DELETE_GOLDEN
+                                        + b'\x00\x00\x00\x00\xff\xff\xff\xff\x00\x00\x00\x00')
 
 
-def test_compacted_file_is_the_live_records_in_index_order(tmp_path):
-    with semidbm.open(str(tmp_path / 'db'), 'n') as db:
+def test_compacted_file_is_the_live_records_in_index_order(path):
+    with semidbm.open(path, 'n') as db:
         db[b'key'] = b'old value'
         db[b'k2'] = b'\x00\xff'
         db[b'gone'] = b'x'
@@ -176,8 +172,8 @@ def test_compacted_file_is_the_live_records_in_index_order(tmp_path):
         db.compact()
         # While open, pad follows the records (cut at close).
         live = HEADER_GOLDEN + PUT_GOLDEN + BINARY_PUT_GOLDEN
-        assert read_data(tmp_path).rstrip(format.PAD_BYTE) == live
-    assert read_data(tmp_path) == HEADER_GOLDEN + PUT_GOLDEN + BINARY_PUT_GOLDEN
+        assert helpers.data_bytes(path).rstrip(format.PAD_BYTE) == live
+    assert helpers.data_bytes(path) == HEADER_GOLDEN + PUT_GOLDEN + BINARY_PUT_GOLDEN
 
 
 # -- check_header -------------------------------------------------------------------
