@@ -17,10 +17,10 @@ from semidbm import db
 from semidbm._version import __version__
 from semidbm.db import SemiDBM
 from semidbm.exceptions import (DBMChecksumError, DBMError, DBMLoadError, DBMNotFoundError,
-                                error)
+                                RecoveryWarning, error)
 
 __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumError',
-           'DBMNotFoundError',
+           'DBMNotFoundError', 'RecoveryWarning',
            '__version__']
 
 

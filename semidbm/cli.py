@@ -182,7 +182,9 @@ class Progress:
 
 
 def _open(args, path, flag):
-    return semidbm.open(path, flag, lock_timeout=args.lock_timeout)
+    # Every value the command line prints is verified: it never shows damage as data.
+    return semidbm.open(path, flag, lock_timeout=args.lock_timeout,
+                        verify_checksums=True)
 
 
 def _decode(text, encoding, what):
@@ -256,6 +258,7 @@ def cmd_check(args):
     print(f'{report.filename}: {_count(report.records, "good record")} in '
           f'{report.size} bytes')
     _print_damage(report)
+    _print_recovery(report)
     if report.pad:
         print(f'{report.pad} bytes of pad at the end (a writer did not close the '
               f'database; harmless, cut at the next writable open)')
@@ -265,6 +268,21 @@ def cmd_check(args):
         return 1
     print('ok')
     return 0
+
+
+def _print_recovery(report):
+    """What the next open recovers by itself, and what recoveries kept aside."""
+    if report.unsynced is not None:
+        start, stop = report.unsynced
+        print(f'recoverable: the {stop - start} bytes from offset {start} are writes '
+              f'that a crash tore before they were synced (not damage); the next '
+              f'writable open cuts them')
+    if report.leftover is not None:
+        print(f'  they hold records after a lost one (from offset '
+              f'{report.leftover.first}): that open keeps them in PATH/data.cut-TIMESTAMP')
+    for name in report.kept:
+        print(f'kept aside by a recovery: {name} (apply it with: python -m semidbm '
+              f'repair PATH)')
 
 
 def _print_damage(report):
@@ -283,9 +301,12 @@ def cmd_repair(args):
         report, kept = repair.repair(args.path, progress, args.lock_timeout)
     finally:
         progress.finish()
+    for name, records in report.applied:
+        print(f'applied {_count(records, "record")} kept aside in {name}; it is now '
+              f'{name}.applied')
     if kept is None:
-        print(f'{report.filename}: {_count(report.records, "good record")}, no damage; '
-              f'nothing to repair')
+        print(f'{report.filename}: {_count(report.records, "good record")}, no damage'
+              + ('' if report.applied else '; nothing to repair'))
         return 0
     _print_damage(report)
     lost = sum(damage.stop - damage.start for damage in report.damage)
@@ -318,6 +339,8 @@ def cmd_get(args):
             value = db[key]
         except KeyError:
             raise Failure(f'{args.path}: no key {key!r}') from None
+        except semidbm.DBMChecksumError as exc:
+            raise Failure(str(exc)) from None
     if args.encoding == 'text':
         sys.stdout.flush()
         sys.stdout.buffer.write(value)
@@ -354,19 +377,30 @@ def cmd_keys(args):
 
 
 def cmd_dump(args):
-    """Write every key and value as JSON lines (base64, or text with --text)."""
+    """Write every key and value as JSON lines (base64, or text with --text); a value
+    whose checksum fails is left out and named on stderr (exit status 1)."""
+    skipped = 0
     with _open(args, args.path, 'r') as db:
         progress = Progress('dump')
         keys = db.keys()
         try:
             for done, key in enumerate(keys, 1):
+                try:
+                    value = db[key]
+                except semidbm.DBMChecksumError as exc:
+                    print(f'semidbm dump: skipped: {exc}', file=sys.stderr)
+                    skipped += 1
+                    continue
                 record = {}
                 _dump_field(record, 'key', key, args.text)
-                _dump_field(record, 'value', db[key], args.text)
+                _dump_field(record, 'value', value, args.text)
                 print(json.dumps(record, ensure_ascii=False))
                 progress(done, len(keys))
         finally:
             progress.finish()
+    if skipped:
+        raise Failure(f'{_count(skipped, "damaged value")} left out of the dump; see '
+                      f'python -m semidbm check {args.path}')
 
 
 def _dump_field(record, name, data, text):

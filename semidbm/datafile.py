@@ -30,6 +30,8 @@ class DataFile:
     :param end: the logical end (everything after it is pad or a torn tail).
     :param scanned: a read-only map of the whole file, made to scan it: a read-only
         DataFile keeps it rather than map the file twice.
+    :ivar mark: the :class:`~semidbm.syncmark.SyncMark` that :meth:`sync` moves on
+        (writable only; owned, closed by :meth:`close`).
     """
 
     def __init__(self, path, fd, end, writable, scanned=None):
@@ -37,6 +39,7 @@ class DataFile:
         self.fd = fd
         self.end = end
         self.writable = writable
+        self.mark = None
         if writable:
             # A torn tail left by a crash is cut before anything is appended after it.
             # Pad comes with the first append: an open that only reads writes nothing.
@@ -116,10 +119,13 @@ class DataFile:
         self.size = self.end
 
     def sync(self):
-        """Make everything appended so far durable: ``msync`` and ``fsync``."""
+        """Make everything appended so far durable: ``msync`` and ``fsync``; then the
+        sync mark says so."""
         if self.writable:
             self.map.flush()
             os.fsync(self.fd)
+            if self.mark is not None:
+                self.mark.record(self.map, self.end)
 
     def inode(self):
         """The file's inode number (which an index snapshot is tied to)."""
@@ -131,7 +137,7 @@ class DataFile:
         os.close(self.fd)
 
     def close(self):
-        """Unmap, cut the pad off (writable only), and close the descriptor."""
+        """Unmap, cut the pad off (writable only), and close the descriptors."""
         try:
             if self.map is not None:
                 self.map.close()
@@ -140,4 +146,6 @@ class DataFile:
                 self.truncate_pad()
         finally:
             os.close(self.fd)
+            if self.mark is not None:
+                self.mark.close()
 

@@ -8,7 +8,7 @@ import collections.abc
 import contextlib
 import threading
 
-from semidbm import compaction, format, opening, snapshot
+from semidbm import compaction, format, layout, opening, snapshot
 from semidbm.exceptions import DBMChecksumError, error
 
 _NOTHING_WRITTEN = 'nothing was written'
@@ -78,6 +78,7 @@ class SemiDBM(collections.abc.MutableMapping):
         self._file_mode = opened.mode
         self._version = opened.version
         self._snapshot_end = opened.snapshot_end  # close() need not rewrite a current one
+        self._leftover = opened.leftover
         # The read cache: up to cache_size values of recent reads (the ``read_hot``
         # benchmark).  Writes count themselves in _writes before they drop a key from
         # it, so a read that raced a write sees the count move and keeps nothing.
@@ -164,8 +165,11 @@ class SemiDBM(collections.abc.MutableMapping):
         ``reclaimable`` (their fraction of the file); ``format`` (the file format's
         version, ``'1.1'``); ``snapshot`` (``'none'``, ``'fresh'``, ``'partial'``: it
         covers ``snapshot_covers`` bytes and the rest is scanned at open, or
-        ``'invalid'``: it is ignored at open and rewritten at close).  Cost: one pass
-        over the keys; no read of the file.
+        ``'invalid'``: it is ignored at open and rewritten at close); ``unapplied``
+        (bytes after a crash that this open found and could not apply, 0 if none) and
+        ``kept`` (the files that keep such bytes, ``data.cut-TIMESTAMP``, until
+        ``semidbm repair`` applies them).  Cost: one pass over the keys; no read of
+        the file.
         """
         with self._lock:
             end = self._file.end
@@ -176,6 +180,9 @@ class SemiDBM(collections.abc.MutableMapping):
                      'keys': len(self._index), 'file_size': end, 'live_bytes': live,
                      'dead_bytes': end - live, 'reclaimable': (end - live) / end}
             stats.update(snapshot.state(self._files, self._snapshot_end, end))
+            leftover = self._leftover
+            stats['unapplied'] = 0 if leftover is None else leftover.stop - leftover.cut
+            stats['kept'] = self._files.kept(layout.KEPT_CUT)
             return stats
 
     # -- writing ---------------------------------------------------------------
@@ -342,9 +349,13 @@ class SemiDBM(collections.abc.MutableMapping):
             self._snapshot_end = None
             compaction.compact(self._files, datafile, self._index, self._file_mode,
                                self._switch_to)
+            # Durable before anything is appended: the old mark does not match the
+            # new file, and appends after it would be judged without one.
+            self._file.mark.record(self._file.map, self._file.end, durable=True)
 
     def _switch_to(self, index, datafile):
         old = self._file
+        datafile.mark, old.mark = old.mark, None
         self._set_state(index, datafile, self._cache)  # the values did not change
         old.detach()
 
@@ -360,29 +371,39 @@ class SemiDBM(collections.abc.MutableMapping):
     def close(self, compact=False):
         """Close the db; with *compact*, compact it first.  Closing twice is harmless.
 
-        The pad past the logical end is cut, so the file is exactly its records.
-        On a read-only db, *compact* is ignored (as in semidbm 0.5.1).
+        Every write is made durable first, as by :meth:`sync` (one ``fsync``), and
+        the pad past the logical end is cut, so the file is exactly its records.
+        On a read-only db, *compact* is ignored (as in semidbm 0.5.1).  The db is
+        closed even when a step fails (as a Python file is when its flush fails):
+        the error is raised after.
         """
         with self._lock:
             if isinstance(self._file, _Closed):
                 return
-            if compact and not self.readonly:
-                self.compact()
-            if not self.readonly:
-                snapshot.save(self._files, self._index, self._file, self._snapshot_end,
-                              self._file_mode)
-            datafile = self._file
-            closed = _Closed(self.path)
-            self._set_state(closed, closed)
             try:
-                datafile.close()
-            except OSError as exc:
-                # Closed all the same; a pad left behind is ignored by the next open.
-                raise error(exc.errno, f'closing the database failed ({exc.strerror})',
-                            self._files.data) from exc
+                if compact and not self.readonly:
+                    self.compact()
+                if not self.readonly:
+                    self.sync()
+                    # After the sync: a snapshot is trusted to describe durable data.
+                    snapshot.save(self._files, self._index, self._file,
+                                  self._snapshot_end, self._file_mode)
             finally:
-                if self._process_lock is not None:
-                    self._process_lock.release()
+                self._release()
+
+    def _release(self):
+        datafile = self._file
+        closed = _Closed(self.path)
+        self._set_state(closed, closed)
+        try:
+            datafile.close()
+        except OSError as exc:
+            # Closed all the same; a pad left behind is ignored by the next open.
+            raise error(exc.errno, f'closing the database failed ({exc.strerror})',
+                        self._files.data) from exc
+        finally:
+            if self._process_lock is not None:
+                self._process_lock.release()
 
     def __enter__(self):
         return self

@@ -21,3 +21,7 @@ class DBMNotFoundError(DBMError, FileNotFoundError):
 
 class DBMChecksumError(DBMError):
     """A record's stored checksum does not match its bytes."""
+
+
+class RecoveryWarning(UserWarning):
+    """An open found records after a crash that it could not apply, and kept them."""

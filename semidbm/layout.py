@@ -4,11 +4,14 @@ A database ``NAME`` is a directory holding:
 
 - ``NAME/data`` -- the data file, the records (:mod:`semidbm.format`); the database;
 - ``NAME/index`` -- the index snapshot (:mod:`semidbm.snapshot`), only an optimisation;
+- ``NAME/synced`` -- the sync mark, how much of the data is durable (:mod:`semidbm.syncmark`);
+- ``NAME/data.cut-TIMESTAMP`` -- records that recovery after a crash could not apply
+  (:mod:`semidbm.loading`), kept for ``semidbm repair``;
 - ``NAME/lock`` -- on Windows only, the writer's lock file (:mod:`semidbm.lock`);
 - ``NAME/data.corrupt-TIMESTAMP`` -- an original kept by a repair (:mod:`semidbm.repair`).
 
 A file made anew and swapped in is first written under a temporary name (``data.compact``,
-``index.tmp``); a writable open removes what a crash left of those.
+``index.tmp``, ``synced.tmp``); a writable open removes what a crash left of those.
 
 Permission bits: a new database's files get the *mode* given to :func:`semidbm.open`
 (less the umask); every file made later for an existing database (a compacted or repaired
@@ -23,9 +26,15 @@ from semidbm.exceptions import DBMNotFoundError, error
 
 DATA = 'data'
 SNAPSHOT = 'index'
+SYNCED = 'synced'
 LOCK = 'lock'
 #: The name each swapped-in file is written under before the swap.
-_TEMP_NAMES = {DATA: DATA + '.compact', SNAPSHOT: SNAPSHOT + '.tmp'}
+_TEMP_NAMES = {DATA: DATA + '.compact', SNAPSHOT: SNAPSHOT + '.tmp',
+               SYNCED: SYNCED + '.tmp'}
+#: The prefixes of the names of what a repair or a recovery keeps: never removed.
+KEPT_CORRUPT, KEPT_CUT = 'corrupt', 'cut'
+#: Added to the name of a kept file whose records a repair has applied.
+APPLIED = '.applied'
 _BINARY = getattr(os, 'O_BINARY', 0)  # Windows: no newline translation
 #: The bits of ``st_mode`` that are permissions.
 PERMISSIONS = 0o777
@@ -37,6 +46,7 @@ class Layout:
     :ivar directory: the database directory, a str.
     :ivar data: the data file.
     :ivar snapshot: the index snapshot.
+    :ivar synced: the sync mark.
     :ivar lock: the lock file (Windows).
     """
 
@@ -44,20 +54,33 @@ class Layout:
         self.directory = os.fsdecode(os.fspath(directory))
         self.data = os.path.join(self.directory, DATA)
         self.snapshot = os.path.join(self.directory, SNAPSHOT)
+        self.synced = os.path.join(self.directory, SYNCED)
         self.lock = os.path.join(self.directory, LOCK)
 
     def temp(self, filename):
         """The temporary name under which the file *filename* is made anew."""
         return os.path.join(self.directory, _TEMP_NAMES[os.path.basename(filename)])
 
-    def kept_name(self):
-        """A new name for an original that a repair keeps: ``data.corrupt-TIMESTAMP``."""
+    def kept_name(self, kind):
+        """A new name for bytes kept aside: ``data.KIND-TIMESTAMP`` (*kind* is
+        :data:`KEPT_CORRUPT`, an original a repair replaced, or :data:`KEPT_CUT`,
+        records a recovery could not apply)."""
         stamp = time.strftime('%Y%m%dT%H%M%S')
-        kept, n = f'{self.data}.corrupt-{stamp}', 1
+        kept, n = f'{self.data}.{kind}-{stamp}', 1
         while os.path.exists(kept):
             n += 1
-            kept = f'{self.data}.corrupt-{stamp}-{n}'
+            kept = f'{self.data}.{kind}-{stamp}-{n}'
         return kept
+
+    def kept(self, kind):
+        """The names of what was kept aside as *kind*, oldest first."""
+        prefix = f'{DATA}.{kind}-'
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        return sorted(os.path.join(self.directory, name) for name in names
+                      if name.startswith(prefix) and not name.endswith(APPLIED))
 
     def remove_leftovers(self):
         """Remove the temporary files that a crash in a swap left behind."""
@@ -86,9 +109,13 @@ class Layout:
 
 def make_directory(directory, mode):
     """Create the database *directory* if missing: *mode* plus search (x) bits where it
-    gives read bits, so that its files can be reached by whom they are readable to."""
+    gives read bits, so that its files can be reached by whom they are readable to.
+    A new directory's name is made durable (its parent fsynced)."""
+    if os.path.isdir(directory):
+        return
     try:
         os.makedirs(directory, mode | (mode & 0o444) >> 2, exist_ok=True)
+        fsync_directory(os.path.dirname(os.path.abspath(directory)))
     except OSError as exc:  # a file in the way, say
         raise error(exc.errno, f'cannot create the database directory: {exc.strerror}',
                     directory) from exc

@@ -4,6 +4,7 @@ The index maps each key to its entry (:func:`semidbm.format.entry`, inlined here
 the ``load`` benchmark is this loop).
 """
 import mmap
+from typing import NamedTuple
 
 from semidbm import format
 from semidbm.exceptions import DBMLoadError
@@ -24,20 +25,72 @@ def check_header(buf, data_path):
         raise DBMLoadError(str(exc)) from None
 
 
-def scan_into(index, buf, start, size, data_path, db_path):
-    """Add the records of ``buf[start:size]`` to *index*; return it and the data's end.
+class Leftover(NamedTuple):
+    """Records past the end of the recovered data that recovery could not apply.
 
-    Each record is applied one step late, so that the last one can be checked first
-    (:func:`_settle_last`).  Checksums of the others are left to reads: a damaged
-    record in the middle stays indexed, and no neighbour is lost.
+    ``buf[cut:stop]`` is what follows the last applied record up to the pad, and a
+    valid record starts at *first* in it: after a record lost or torn by a power cut,
+    applying it would make a state the database never had.
+    """
+
+    cut: int
+    stop: int
+    first: int
+
+
+def scan_into(index, buf, start, size, durable_end, data_path, db_path):
+    """Add the records of ``buf[start:size]`` to *index*; return the data's end and
+    a :class:`Leftover` or None.
+
+    With *durable_end* (what the sync mark says, :mod:`semidbm.syncmark`): the
+    records up to it were durable and must chain to it exactly; after it, each
+    record's checksum is verified and the first that fails, or that lost blocks
+    make by themselves (:func:`_filler_alone`), ends the data.  Without it (a file
+    with no mark that matches), only the last record may be a torn copy
+    (:func:`_settle_last`), and damage with valid records after it is refused.
+
+    Checksums of the durable records are left to reads: a damaged record in the
+    middle stays indexed, and no neighbour is lost.
+
+    :raises DBMLoadError: if the chain of records breaks in the durable part (or,
+        with no mark, before valid records).
+    """
+    if durable_end is None:
+        pending, after = _scan(index, buf, start, size)
+        end = _settle_last(buf, pending, index, after, size)
+        _refuse_broken_chain(buf, end, size, data_path, db_path)
+        return end, None
+    if start < durable_end:
+        pending, after = _scan(index, buf, start, durable_end)
+        end = _apply(index, pending, after)
+        if end != durable_end:
+            raise DBMLoadError(
+                f'{data_path}: damaged record at offset {end}, in the part of the file '
+                f'that was made durable (it ends at offset {durable_end}): not a crash '
+                f'but damage to the file. Nothing was changed. Recover the good records '
+                f'with: python -m semidbm repair {db_path}')
+        start = durable_end
+    end, _ = _scan_verified(index, buf, start, size)
+    return end, _leftover(buf, end, size)
+
+
+def unsynced(buf, start, size):
+    """Return what recovery makes of ``buf[start:size]``, the bytes past the durable
+    end: ``(records, end, leftover)``, the count of records it applies, where they
+    end, and the :class:`Leftover` (or None)."""
+    end, records = _scan_verified({}, buf, start, size)
+    return records, end, _leftover(buf, end, size)
+
+
+def _scan(index, buf, start, size):
+    """Apply the whole records of ``buf[start:size]`` but the last, one step late;
+    return the last (``(offset, key, value_size)`` or None) and where it starts.
 
     The scan goes a window of :data:`WINDOW` bytes at a time and gives each window's
     pages back to the page cache once it is scanned.  Without that, an open leaves
     the whole file counted in the process's memory (RSS): the ``peak_rss``
     benchmark, whose checks open a 160 MB database by scanning, measured it as the
     peak (611 MiB against 465 for the rest of the run).
-
-    :raises DBMLoadError: if the chain of records breaks and valid records follow.
     """
     deleted = format.DELETED
     head = format.RECORD_HEAD.size
@@ -57,16 +110,67 @@ def scan_into(index, buf, start, size, data_path, db_path):
                     index[key] = (offset + head + len(key)) << shift | value_size
             pending = record
         if stop == size:
-            break
+            return pending, start
         if pending is before:  # a record longer than the window, or damage
             whole = True
             continue
         offset, key, value_size = pending
         start = offset + format.record_size(len(key), value_size)
         released = _release(buf, released, start)
-    end = _settle_last(buf, pending, index, start, size)
-    _refuse_broken_chain(buf, end, size, data_path, db_path)
-    return index, end
+
+
+def _apply(index, record, start):
+    """Apply *record* (or nothing, if None, at *start*); return where the data ends."""
+    if record is None:
+        return start
+    offset, key, value_size = record
+    if value_size == format.DELETED:
+        index.pop(key, None)
+    else:
+        index[key] = format.entry(offset + format.RECORD_HEAD.size + len(key), value_size)
+    return offset + format.record_size(len(key), value_size)
+
+
+def _scan_verified(index, buf, start, size):
+    """Apply the records of ``buf[start:size]`` up to the first that does not verify
+    or is :func:`_filler_alone`; return where the applied ones end, and their count."""
+    end, count = start, 0
+    for record in format.scan(buf, start, size):
+        offset, key, value_size = record
+        if (not format.checksum_ok(buf, offset, len(key), value_size)
+                or _filler_alone(buf, offset, len(key), value_size, size)):
+            break
+        end = _apply(index, record, end)
+        count += 1
+    return end, count
+
+
+def _filler_alone(buf, offset, key_size, value_size, size):
+    """Tell whether the record at *offset* is :func:`~semidbm.format.filler` (what a
+    block of zeros or of pad makes) with nothing after it that a writer wrote: not a
+    real record that is not filler either, nor only pad to the end.
+
+    So a block of zeros (many filler records in a row) is never applied, and a
+    single record of an empty key and value is, when a record or the pad follows.
+    """
+    if not format.filler(buf, offset, key_size, value_size):
+        return False
+    after = offset + format.record_size(key_size, value_size)
+    if after == size or format.content_end(buf, after, size) == after:
+        return False
+    if not format.valid_record_at(buf, after, size):
+        return True
+    return format.filler(buf, after, *format.RECORD_HEAD.unpack_from(buf, after))
+
+
+def _leftover(buf, end, size):
+    """The :class:`Leftover` after the data's *end*, or None if no valid record is
+    left there (a torn copy, pad, zeros)."""
+    stop = format.content_end(buf, end, size)
+    # starts_before, not an end at *stop*: a valid record whose checksum ends in 0xFF
+    # bytes would be cut short.
+    first = format.find_record(buf, end + 1, size, starts_before=stop)
+    return None if first == -1 else Leftover(end, stop, first)
 
 
 def _release(buf, released, upto):
@@ -92,31 +196,18 @@ def _settle_last(buf, record, index, start, size):
     A head followed by nothing but pad is such a copy too, whatever the checksum
     says (see :func:`semidbm.format.torn_copy`).
     """
-    if record is None:
-        return start
-    offset, key, value_size = record
-    if format.torn_copy(buf, offset, len(key), value_size, size):
-        return offset
-    end = offset + format.record_size(len(key), value_size)
-    if value_size == format.DELETED:
-        index.pop(key, None)
-    else:
-        index[key] = format.entry(offset + format.RECORD_HEAD.size + len(key), value_size)
-    return end
+    if record is not None and format.torn_copy(buf, record[0], len(record[1]), record[2],
+                                               size):
+        return record[0]
+    return _apply(index, record, start)
 
 
 def _refuse_broken_chain(buf, end, size, data_path, db_path):
     """A torn tail is cut by the next writable open; valid records after damage must
     never be: refuse to open instead, and say how to recover them."""
-    content_end = format.content_end(buf, end, size)
-    # Not find_record(..., content_end): a valid record whose checksum ends in 0xFF
-    # bytes would be cut short and the chain taken for a torn tail.
-    following = format.find_record(buf, end + 1, size, starts_before=content_end)
-    while following != -1 and format.pad_made(buf, following):
-        following = format.find_record(buf, following + 1, size,
-                                       starts_before=content_end)
-    if following != -1:
+    leftover = _leftover(buf, end, size)
+    if leftover is not None:
         raise DBMLoadError(
             f'{data_path}: damaged record at offset {end}; valid records follow at '
-            f'offset {following}, so this is not a torn tail. Nothing was changed. '
+            f'offset {leftover.first}, so this is not a torn tail. Nothing was changed. '
             f'Recover them with: python -m semidbm repair {db_path}')

@@ -10,20 +10,25 @@
 5. The header is checked, and the file mapped.
 6. The index: from a fresh snapshot (:mod:`semidbm.snapshot`) as far as it covers,
    then a scan of the records after it, with the rules for the tail
-   (:mod:`semidbm.loading`).
+   (:mod:`semidbm.loading`) that the sync mark (:mod:`semidbm.syncmark`) decides.
+   Records that recovery after a crash cannot apply are reported with a
+   :class:`~semidbm.exceptions.RecoveryWarning`, and a writable open keeps them in
+   ``data.cut-TIMESTAMP``.
 7. The :class:`~semidbm.datafile.DataFile`: a read-only open keeps the map it
-   scanned; a writable one cuts the torn tail, if any, and maps the file for writing.
+   scanned; a writable one cuts the torn tail, if any, maps the file for writing,
+   and opens the sync mark, making one (durably) where none matches.
 
 Nothing is left open or locked when a step fails.
 """
 import mmap
 import os
+import warnings
 from typing import NamedTuple, Optional, Tuple
 
-from semidbm import format, layout, loading, snapshot
+from semidbm import format, layout, loading, snapshot, syncmark
 from semidbm import lock as process_lock
 from semidbm.datafile import DataFile
-from semidbm.exceptions import error
+from semidbm.exceptions import RecoveryWarning, error
 
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
           'n': os.O_RDWR | os.O_CREAT | os.O_TRUNC}
@@ -46,6 +51,8 @@ class Opened(NamedTuple):
     #: How far the index snapshot on disk covers the data file, or None if it was
     #: not used (none, or not valid for this file).
     snapshot_end: Optional[int]
+    #: What recovery could not apply, or None (:class:`semidbm.loading.Leftover`).
+    leftover: Optional[loading.Leftover]
 
 
 def check_flag(flag):
@@ -88,7 +95,7 @@ def _open_data(files, flag, mode):
         raise error(exc.errno, f'cannot open the database: {exc.strerror}',
                     exc.filename or files.data) from exc
     try:
-        return _load(files, fd, writable=flag != 'r')
+        return _load(files, fd, flag != 'r')
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError) and not isinstance(exc, error):
@@ -109,18 +116,58 @@ def _load(files, fd, writable):
         size = format.HEADER.size
     # An empty file cannot be mapped: its header is checked (and refused) unmapped.
     version = loading.check_header(os.pread(fd, format.HEADER.size, 0), files.data)
+    mode = stat.st_mode & layout.PERMISSIONS  # from now on, for every file made
     scanned = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     try:
-        loaded = snapshot.load(files.snapshot, scanned, size, stat.st_ino)
-        index, snapshot_end = loaded or ({}, None)
-        index, end = loading.scan_into(index, scanned, snapshot_end or format.HEADER.size,
-                                       size, files.data, files.directory)
+        marked = syncmark.durable_end(files, scanned, size)
+        index, covered = snapshot.load(files.snapshot, scanned, size, stat.st_ino) or ({}, None)
+        # The snapshot was written after an fsync of all it covers: durable too.
+        durable = marked if covered is None or marked is None else max(marked, covered)
+        end, leftover = loading.scan_into(index, scanned, covered or format.HEADER.size,
+                                          size, durable, files.data, files.directory)
+        if leftover is not None:
+            _keep(files, scanned, leftover, writable, mode)
     except BaseException:
         scanned.close()
         raise
-    if writable:
+    if not writable:
+        datafile = DataFile(files.data, fd, end, writable=False, scanned=scanned)
+    else:
         scanned.close()
         datafile = DataFile(files.data, fd, end, writable=True)
+        _open_mark(files, datafile, marked is not None, mode)
+    return Opened(files, index, datafile, None, mode, version, covered, leftover)
+
+
+def _open_mark(files, datafile, matched, mode):
+    if not matched:  # a new data file, or another program's: its bytes made durable
+        os.fsync(datafile.fd)
+    datafile.mark = syncmark.SyncMark.open(files, datafile.map, datafile.end, mode,
+                                           matched)
+    if not matched:  # and its name, if it is new
+        layout.fsync_directory(files.directory)
+
+
+def _keep(files, buf, leftover, writable, mode):
+    """Report the records recovery could not apply; a writable open keeps them first
+    (as a data file of their own: a header, then the bytes), as the data file is
+    about to be cut."""
+    stretch = (f'the {leftover.stop - leftover.cut} bytes from offset {leftover.cut} hold '
+               f'records (the first at offset {leftover.first}) after one that was lost '
+               f'or torn, and are not applied')
+    if writable:
+        kept = files.kept_name(layout.KEPT_CUT)
+        fd = layout.create(kept, mode)
+        try:
+            layout.write_all(fd, format.HEADER_BYTES)
+            layout.write_all(fd, buf[leftover.cut:leftover.stop])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        layout.fsync_directory(files.directory)
+        where = f'they are kept in {kept}'
     else:
-        datafile = DataFile(files.data, fd, end, writable=False, scanned=scanned)
-    return Opened(files, index, datafile, None, stat.st_mode & layout.PERMISSIONS, version, snapshot_end)
+        where = 'a writable open will keep them beside the data file'
+    warnings.warn(f'{files.data}: recovered after a crash: {stretch}; {where}. To apply '
+                  f'them anyway: python -m semidbm repair {files.directory}',
+                  RecoveryWarning, stacklevel=2)

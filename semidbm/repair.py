@@ -17,7 +17,8 @@ import mmap
 import os
 import shutil
 
-from semidbm import format, layout, lock, snapshot
+from semidbm import format, layout, loading, lock, snapshot, syncmark
+from semidbm.db import SemiDBM
 from semidbm.exceptions import error
 
 
@@ -42,6 +43,17 @@ class Report:
     :ivar damage: a list of :class:`Damage`, in file order.
     :ivar pad: bytes of preallocated pad at the end (left by a writer that did not
         close the database; harmless, cut at the next writable open).
+    :ivar durable_end: where the part of the file known to be durable ends (the sync
+        mark), or None; damage is looked for only before it.
+    :ivar unsynced: ``(start, stop)`` of the bytes after the durable end that the
+        next open will cut: writes a crash tore before they were synced, recoverable
+        (not damage); or None.
+    :ivar leftover: in those, records after a lost one (a
+        :class:`semidbm.loading.Leftover`) that the next writable open keeps aside;
+        or None.
+    :ivar kept: files of records a recovery kept aside (``data.cut-TIMESTAMP``),
+        which :func:`repair` applies.
+    :ivar applied: ``(file, records)`` for each kept file :func:`repair` applied.
     """
 
     def __init__(self, filename, size):
@@ -51,6 +63,8 @@ class Report:
         self.records = 0
         self.damage = []
         self.pad = 0
+        self.durable_end = self.unsynced = self.leftover = None
+        self.kept, self.applied = [], []
 
     @property
     def ok(self):
@@ -123,9 +137,24 @@ def check(path, progress=None, lock_timeout=None):
     files = layout.Layout(path)
     with _locked(files, False, lock_timeout), mapped(files.data) as (buf, size):
         report = Report(files.data, size)
-        for _ in walk(buf, size, report, progress):
+        durable = syncmark.durable_end(files, buf, size) if size else None
+        for _ in walk(buf, size if durable is None else durable, report, progress):
             pass
+        if durable is not None:
+            _check_unsynced(buf, durable, size, report)
+        report.kept = files.kept(layout.KEPT_CUT)
     return report
+
+
+def _check_unsynced(buf, durable, size, report):
+    """What the next open makes of the bytes past the durable end, into *report*."""
+    records, end, report.leftover = loading.unsynced(buf, durable, size)
+    report.durable_end = durable
+    report.records += records
+    content_end = format.content_end(buf, end, size)
+    report.pad = size - content_end
+    if content_end > end:
+        report.unsynced = (end, content_end)
 
 
 def repair(path, progress=None, lock_timeout=None):
@@ -140,7 +169,15 @@ def repair(path, progress=None, lock_timeout=None):
         has no semidbm header and no record verifies (it is not ours: unchanged).
     """
     files = layout.Layout(path)
-    with _locked(files, True, lock_timeout), mapped(files.data) as (buf, size):
+    with _locked(files, True, lock_timeout):
+        report, kept = _repair_data(files, progress)
+        report.applied = [(name, _apply_kept(files, name)) for name in
+                          files.kept(layout.KEPT_CUT)]
+    return report, kept
+
+
+def _repair_data(files, progress):
+    with mapped(files.data) as (buf, size):
         report = Report(files.data, size)
         records = list(walk(buf, size, report, progress))
         if report.ok:
@@ -160,6 +197,25 @@ def repair(path, progress=None, lock_timeout=None):
     # It described the old file (another inode, so it would be ignored anyway).
     snapshot.discard(files)
     return report, kept
+
+
+def _apply_kept(files, name):
+    """Apply the verified records of the kept file *name* to the database, in order,
+    then rename the file ``...applied``; return how many it held."""
+    with mapped(name) as (buf, size):
+        records = list(walk(buf, size, Report(name, size)))
+        with SemiDBM(files.directory, 'w', lock=False) as db:  # the lock is held here
+            for offset, length in records:
+                key_size, value_size = format.RECORD_HEAD.unpack_from(buf, offset)
+                start = offset + format.RECORD_HEAD.size
+                key = bytes(buf[start:start + key_size])
+                if value_size == format.DELETED:
+                    db.pop(key, None)
+                else:
+                    db[key] = bytes(buf[start + key_size:start + key_size + value_size])
+    os.replace(name, name + layout.APPLIED)
+    layout.fsync_directory(files.directory)
+    return len(records)
 
 
 class _locked:
@@ -209,7 +265,7 @@ def _write_records(fd, buf, records):
 
 def _keep_original(files):
     """Give the original data file a second name, ``data.corrupt-<timestamp>``."""
-    kept = files.kept_name()
+    kept = files.kept_name(layout.KEPT_CORRUPT)
     try:
         os.link(files.data, kept)
     except OSError:  # no hard links here (FAT, some network file systems)

@@ -59,7 +59,8 @@ class Backend:
 
 def _backends():
     backends = [
-        Backend('semidbm', semidbm, {'{name}', os.path.join('{name}', 'data')},
+        Backend('semidbm', semidbm, {'{name}', os.path.join('{name}', 'data'),
+                                     os.path.join('{name}', 'synced')},
                 {os.path.join('{name}', 'lock'), os.path.join('{name}', 'index')}),
         Backend('dbm.dumb', dbm.dumb, {'{name}.dat', '{name}.dir'}, {'{name}.bak'}),
     ]

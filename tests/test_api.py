@@ -42,7 +42,7 @@ def test_a_database_is_a_directory_holding_data(path):
     with semidbm.open(path, 'c') as db:
         db[b'a'] = b'1'
     assert os.path.isdir(path)
-    assert listing(path) == ['data']
+    assert listing(path) == ['data', layout.SYNCED]
     assert helpers.data_bytes(path).startswith(format.HEADER_BYTES)
 
 
@@ -90,7 +90,7 @@ def test_the_database_is_usable_after_compact(path):
         db.compact()
         assert dict(db.items()) == live
     assert helpers.contents(path) == live
-    assert listing(path) == ['data']
+    assert listing(path) == ['data', layout.SYNCED]
 
 
 def test_compact_an_empty_database(path):
@@ -109,7 +109,7 @@ def test_compact_a_read_only_database_raises_error(path):
         with pytest.raises(semidbm.error, match='read-only'):
             db.compact()
     assert os.path.getsize(helpers.data_path(path)) == size
-    assert listing(path) == ['data']
+    assert listing(path) == ['data', layout.SYNCED]
 
 
 def test_compact_a_closed_database_raises_error(path):
@@ -296,7 +296,7 @@ def test_stats_counts_live_and_dead_bytes_as_compact_finds_them(path):
             'path': path, 'format': '1.1', 'keys': 2, 'file_size': written,
             'live_bytes': live, 'dead_bytes': written - live,
             'reclaimable': (written - live) / written,
-            'snapshot': 'none', 'snapshot_covers': 0}
+            'snapshot': 'none', 'snapshot_covers': 0, 'unapplied': 0, 'kept': []}
         db.compact()
         after = db.stats()
     assert after['file_size'] == after['live_bytes'] == live
@@ -413,11 +413,11 @@ def test_a_large_database_saves_its_index_at_close_and_uses_it(path):
     data = {b'%d' % i: b'%d' % -i for i in range(snapshot.MIN_KEYS)}
     with semidbm.open(path, 'c') as db:
         db.update(data)
-    assert listing(path) == ['data', layout.SNAPSHOT]
+    assert listing(path) == ['data', layout.SNAPSHOT, layout.SYNCED]
     with semidbm.open(path, 'w') as db:
         del db[b'1']
         del data[b'1']
         db[b'2'] = data[b'2'] = b'changed'
     assert helpers.contents(path) == data
-    assert listing(path) == ['data']  # too few keys now for a snapshot
+    assert listing(path) == ['data', layout.SYNCED]  # too few keys now for a snapshot
     assert helpers.contents(path) == data

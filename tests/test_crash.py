@@ -244,7 +244,8 @@ def test_killed_after_each_call_of_compact_and_close(tmp_path, seed):
         for flag in ('r', 'w', 'r'):
             state = helpers.contents(path, flag, verify_checksums=True)
             assert state == want, (step, name, flag, describe(state, want))
-        assert sorted(os.listdir(path)) in (['data'], ['data', layout.SNAPSHOT])
+        assert sorted(os.listdir(path)) in (['data', layout.SYNCED],
+                                           ['data', layout.SNAPSHOT, layout.SYNCED])
 
 
 # -- an OSError at every step of compaction and close, in process ----------------------

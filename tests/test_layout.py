@@ -22,7 +22,8 @@ def private(tmp_path, umask):
     path = str(tmp_path / 'private.db')
     with semidbm.open(path, 'c', 0o600) as db:
         db.update(MANY)
-    assert helpers.file_modes(path) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
+    assert helpers.file_modes(path) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600,
+                                        layout.SYNCED: 0o600}
     return path
 
 
@@ -39,8 +40,10 @@ def test_compaction_keeps_the_permission_bits_of_the_data_file(private):
         db[b'key00000'] = b'overwritten'
         db.compact()
         # The snapshot went with the old file:
-        assert helpers.file_modes(private) == {layout.DATA: 0o600}
-    assert helpers.file_modes(private) == {layout.DATA: 0o600, layout.SNAPSHOT: 0o600}
+        # No snapshot: it described the old file.
+        assert helpers.file_modes(private) == {layout.DATA: 0o600, layout.SYNCED: 0o600}
+    assert set(helpers.file_modes(private).values()) == {0o600}
+    assert layout.SNAPSHOT in helpers.file_modes(private)
 
 
 def test_compaction_keeps_bits_that_the_umask_would_take(tmp_path, umask):
@@ -51,7 +54,7 @@ def test_compaction_keeps_bits_that_the_umask_would_take(tmp_path, umask):
     umask(0o077)
     with semidbm.open(path, 'w') as db:
         db.compact()
-    assert helpers.file_modes(path) == {layout.DATA: 0o664}
+    assert helpers.file_modes(path) == {layout.DATA: 0o664, layout.SYNCED: 0o664}
 
 
 def test_repair_keeps_the_permission_bits_of_the_data_file(private):
@@ -69,4 +72,6 @@ def test_the_snapshot_is_written_with_the_data_files_bits_after_a_chmod(private)
     os.chmod(helpers.data_path(private), 0o640)
     with semidbm.open(private, 'w') as db:
         db[b'more'] = b'keys'
-    assert helpers.file_modes(private) == {layout.DATA: 0o640, layout.SNAPSHOT: 0o640}
+    # The sync mark was made at 0o600, with the database, and keeps its bits.
+    assert helpers.file_modes(private) == {layout.DATA: 0o640, layout.SNAPSHOT: 0o640,
+                                           layout.SYNCED: 0o600}

@@ -42,30 +42,34 @@ def build(pairs, harm):
     return bytes(data)
 
 
-def outcome(data, window):
+def outcome(data, window, durable_end=None):
+    """What a scan makes of *data*, with no sync mark or one at *durable_end*."""
+    index = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(loading, 'WINDOW', window)
         try:
-            index, end = loading.scan_into({}, data, format.HEADER.size, len(data),
-                                           'd', 'db')
+            end, leftover = loading.scan_into(index, data, format.HEADER.size, len(data),
+                                              durable_end, 'd', 'db')
         except DBMLoadError as exc:
             return 'refused', str(exc)
-    return index, end
+    return index, end, leftover
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(keys, values), max_size=30), damage,
-       st.integers(min_value=1, max_value=64))
-def test_windows_find_what_one_scan_finds(pairs, harm, window):
+       st.integers(min_value=1, max_value=64), st.sampled_from([None, 'header', 'all']))
+def test_windows_find_what_one_scan_finds(pairs, harm, window, durable):
     data = build(pairs, harm)
-    assert outcome(data, window) == outcome(data, len(data) + 1)
+    durable_end = {None: None, 'header': format.HEADER.size, 'all': len(data)}[durable]
+    assert (outcome(data, window, durable_end)
+            == outcome(data, len(data) + 1, durable_end))
 
 
 @pytest.mark.parametrize('window', [1, 7, 64, 1 << 24])
 def test_a_value_longer_than_the_window_is_found(window):
     big = bytes(range(256)) * 40
     data = format.HEADER_BYTES + format.encode_put(b'big', big) + format.encode_put(b'k', b'v')
-    index, end = outcome(data, window)
+    index, end, _ = outcome(data, window)
     assert end == len(data)
     position = index[b'big']
     assert data[position >> 32:(position >> 32) + (position & 0xFFFFFFFF)] == big

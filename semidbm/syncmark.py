@@ -1,0 +1,124 @@
+"""The sync mark: how much of the data file is known to be durable on disk.
+
+After an ``fsync`` of the data file returns, its logical end is written to
+``NAME/synced`` (specified in ``docs/fileformat.rst``), in one of two slots of one
+disk sector each, taken in turn, so that a write torn by a power cut leaves the other
+slot whole::
+
+    slot:  +----------+-----+-----+----------+----------+-------+
+           | SEMISYNC | seq | end | head crc | tail crc | crc   |   <8sQQIII
+           +----------+-----+-----+----------+----------+-------+
+
+``end`` is the durable end; the two probe checksums (:func:`semidbm.format.probes`)
+tie the mark to the data file's contents, not to its inode: a copy of the directory
+keeps its mark, a data file that another program replaced (semidbm 0.5.1's
+compaction) does not match it and the mark is ignored.  ``crc`` covers the fields
+before it.
+
+What the mark buys (``docs/reliability.rst``): the bytes before ``end`` were durable,
+so damage there is refused as damage; the bytes after it may be what a power cut made
+of unsynced writes, so the open keeps their longest valid prefix.
+
+Writing a slot costs one ``pwrite`` and no ``fsync`` of its own: the data's fsync came
+first, so any slot that reaches the disk is true, and a slot that does not leaves an
+older, smaller end, which is still true.  (An ``fsync`` of the mark too would double
+the cost of ``sync()``, the ``sync_each`` benchmark.)  Only when the data file is new
+(a new database, a compaction) is the mark made durable before anything is appended.
+"""
+import os
+import struct
+from zlib import crc32
+
+from semidbm import format, layout
+
+MAGIC = b'SEMISYNC'
+SLOT = struct.Struct('<8sQQII')
+CHECKSUM = struct.Struct('<I')
+#: Each slot has a disk sector of its own.
+SLOT_SPACING = 512
+_SLOTS = 2
+
+
+def _pack(seq, buf, end):
+    body = SLOT.pack(MAGIC, seq, end, *format.probes(buf, end))
+    return body + CHECKSUM.pack(crc32(body))
+
+
+def _unpack(blob):
+    """Return ``(seq, end, probes)`` of a slot's bytes, or None if it is not whole."""
+    size = SLOT.size + CHECKSUM.size
+    if len(blob) < size or crc32(blob[:SLOT.size]) != CHECKSUM.unpack_from(blob, SLOT.size)[0]:
+        return None
+    magic, seq, end, head, tail = SLOT.unpack_from(blob)
+    return (seq, end, (head, tail)) if magic == MAGIC else None
+
+
+def durable_end(files, buf, size):
+    """Return the durable end of the data in *buf* (*size* bytes) that the mark of
+    *files* gives, or None: no mark, or none that matches these contents."""
+    try:
+        with open(files.synced, 'rb') as f:
+            blob = f.read(SLOT_SPACING * _SLOTS)
+    except OSError:
+        return None
+    slots = filter(None, (_unpack(blob[at:at + SLOT_SPACING])
+                          for at in range(0, len(blob), SLOT_SPACING)))
+    for seq, end, probes in sorted(slots, reverse=True):  # the newest that matches
+        if format.HEADER.size <= end <= size and format.probes(buf, end) == probes:
+            return end
+    return None
+
+
+class SyncMark:
+    """The open mark of a writable database; :meth:`record` writes the next slot."""
+
+    def __init__(self, fd, seq):
+        self.fd = fd
+        self.seq = seq
+
+    @classmethod
+    def create(cls, files, buf, end, mode):
+        """Make a new mark saying ``buf[:end]`` is durable (the caller fsynced it), and
+        make the mark itself durable; return it, open."""
+        def fill(fd):
+            layout.write_all(fd, _pack(1, buf, end).ljust(SLOT_SPACING * _SLOTS, b'\0'))
+            return cls(fd, 1)
+        return layout.replace(files, files.synced, mode, fill, installed=_keeps_its_fd)
+
+    @classmethod
+    def open(cls, files, buf, end, mode, matched):
+        """Open the mark of a writable database.  Unless it *matched* the data file,
+        it is made to say ``buf[:end]`` is durable (the caller fsynced it), durably:
+        a new database, or one that semidbm 0.5.1 wrote or compacted."""
+        try:
+            fd = layout.open_file(files.synced, os.O_RDWR)
+        except FileNotFoundError:
+            return cls.create(files, buf, end, mode)
+        mark = cls(fd, max(_seqs(fd), default=0))
+        if not matched:
+            mark.record(buf, end, durable=True)
+        return mark
+
+    def record(self, buf, end, durable=False):
+        """Write that ``buf[:end]`` is durable (the caller fsynced it); with *durable*,
+        fsync the mark too (before appends to a new data file)."""
+        self.seq += 1
+        layout.write_all(self.fd, _pack(self.seq, buf, end),
+                         self.seq % _SLOTS * SLOT_SPACING)
+        if durable:
+            os.fsync(self.fd)
+
+    def close(self):
+        os.close(self.fd)
+
+
+def _keeps_its_fd(mark):
+    """A new mark is installed: it keeps the descriptor it was written through."""
+
+
+def _seqs(fd):
+    blob = os.pread(fd, SLOT_SPACING * _SLOTS, 0)
+    for at in range(0, len(blob), SLOT_SPACING):
+        slot = _unpack(blob[at:at + SLOT_SPACING])
+        if slot is not None:
+            yield slot[0]
