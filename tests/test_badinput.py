@@ -3,8 +3,9 @@
 Every call here is refused; the test then checks the data file is byte for byte what
 it was (no record, not even a torn one, was appended), the database still works, and
 a reopen gives what was stored before.  The wrong-type and size-limit basics are in
-``test_api.py``; this file runs every entry point through every kind of bad input,
-and the bad paths: a file in the way, a directory we may not write, a bad flag or mode.
+``test_api.py``, a bad flag in ``test_parity.py``; this file runs every entry point
+through every kind of bad input, and the bad paths: a file in the way, a directory we
+may not write.
 """
 import contextlib
 import errno
@@ -172,17 +173,6 @@ def test_empty_keys_and_values_are_stored_and_kept(filled):
 
 
 # -- opening ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize('flag', ['', 'x', 'rw', 'C', 'cf', None, 1, b'r'], ids=repr)
-def test_a_bad_flag_is_a_value_error_and_touches_nothing(filled, flag):
-    before = helpers.data_bytes(filled)
-    with pytest.raises(ValueError, match='flag'):
-        semidbm.open(filled, flag)
-    with pytest.raises(ValueError, match='flag'):
-        semidbm.open(os.path.join(filled, 'new'), flag)
-    assert helpers.data_bytes(filled) == before
-    assert not os.path.exists(os.path.join(filled, 'new'))
 
 
 @pytest.mark.parametrize('filename', [5, None, 2.5, ['db']], ids=repr)

@@ -111,11 +111,17 @@ def test_something_in_the_way_raises_error_and_is_left_alone(backend, path, flag
     assert helpers.tree_state(os.path.dirname(path)) == before
 
 
-@pytest.mark.parametrize('flag', ['x', 'rw', 'R', '', 'cr'])
-def test_bad_flag_raises_value_error_and_creates_nothing(backend, path, flag):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize('flag', ['', 'x', 'rw', 'R', 'C', 'cr', 'cf', None, 1, b'r'], ids=repr)
+def test_a_bad_flag_raises_value_error_and_touches_nothing(backend, path, flag):
+    directory = os.path.dirname(path)
+    with pytest.raises(ValueError, match='(?i)flag'):
         backend.open(path, flag)
-    assert os.listdir(os.path.dirname(path)) == []
+    assert os.listdir(directory) == []
+    fill(backend, path)
+    before = helpers.tree_state(directory)
+    with pytest.raises(ValueError, match='(?i)flag'):
+        backend.open(path, flag)
+    assert helpers.tree_state(directory) == before
 
 
 @pytest.mark.differs('dbm.dumb', reason="dbm.dumb.open's flag defaults to 'c'")
