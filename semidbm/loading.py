@@ -58,7 +58,7 @@ def scan_into(index, buf, start, size, durable_end, data_path, db_path):
     if durable_end is None:
         pending, after = _scan(index, buf, start, size)
         end = _settle_last(buf, pending, index, after, size)
-        _refuse_broken_chain(buf, end, size, data_path, db_path)
+        _refuse_broken_chain(buf, _search_from(buf, pending, end), size, data_path, db_path)
         return end, None
     if start < durable_end:
         pending, after = _scan(index, buf, start, durable_end)
@@ -202,12 +202,23 @@ def _settle_last(buf, record, index, start, size):
     return _apply(index, record, start)
 
 
-def _refuse_broken_chain(buf, end, size, data_path, db_path):
+def _search_from(buf, last, end):
+    """Where valid records after damage are looked for: after the data's *end*, or,
+    when the *last* record applied fails its checksum, inside it.  A record that
+    lost a byte claims the first byte of the next one, which a search after it would
+    never find (found by fuzzing: a lost tombstone brought its key back)."""
+    if last is None or last[0] >= end:
+        return end
+    offset, key, value_size = last
+    return end if format.checksum_ok(buf, offset, len(key), value_size) else offset
+
+
+def _refuse_broken_chain(buf, search, size, data_path, db_path):
     """A torn tail is cut by the next writable open; valid records after damage must
     never be: refuse to open instead, and say how to recover them."""
-    leftover = _leftover(buf, end, size)
+    leftover = _leftover(buf, search, size)
     if leftover is not None:
         raise DBMLoadError(
-            f'{data_path}: damaged record at offset {end}; valid records follow at '
+            f'{data_path}: damaged record at offset {leftover.cut}; valid records follow at '
             f'offset {leftover.first}, so this is not a torn tail. Nothing was changed. '
             f'Recover them with: python -m semidbm repair {db_path}')

@@ -170,4 +170,4 @@ def _keep(files, buf, leftover, writable, mode):
         where = 'a writable open will keep them beside the data file'
     warnings.warn(f'{files.data}: recovered after a crash: {stretch}; {where}. To apply '
                   f'them anyway: python -m semidbm repair {files.directory}',
-                  RecoveryWarning, stacklevel=2)
+                  RecoveryWarning, stacklevel=7)  # the caller of semidbm.open()

@@ -26,8 +26,9 @@ import warnings
 
 import pytest
 
+import helpers
 import semidbm
-from semidbm import format, layout, snapshot
+from semidbm import format, layout, repair, snapshot
 
 LONG = os.environ.get('SEMIDBM_LONG') == '1'
 WORKLOADS = range(120) if LONG else range(8)
@@ -337,3 +338,196 @@ def test_a_power_cut_at_any_moment(tmp_path, disk, seed):
     if workload.db is not None:
         workload.db.close()
     assert images >= 40 * IMAGES_PER_CAPTURE * 0.9
+
+
+# -- each promise on its own -------------------------------------------------------------
+
+DURABLE = {b'a': b'1', b'gone': b'value that is deleted', b'b': b'2' * 100}
+
+
+def durable_then(path, unsynced=()):
+    """A database of :data:`DURABLE` (synced), then the puts *unsynced* (not synced),
+    left as a killed writer leaves it: the data file's bytes as they are."""
+    db = semidbm.open(path, 'c')
+    db.update(DURABLE)
+    db.sync()
+    db.update(unsynced)
+    data = helpers.data_bytes(path)
+    snapshot_of = {name: open(os.path.join(path, name), 'rb').read()
+                   for name in os.listdir(path) if name != layout.LOCK}
+    db.close()
+    for name, blob in snapshot_of.items():
+        with open(os.path.join(path, name), 'wb') as f:
+            f.write(blob)
+    return data
+
+
+def opened(path, flag):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        state = helpers.contents(path, flag)
+    return state, [str(w.message) for w in caught
+                   if issubclass(w.category, semidbm.RecoveryWarning)]
+
+
+LATE = [(b'c', b'3' * 300), (b'd', b'4' * 300), (b'e', b'5' * 300)]
+
+
+def test_a_killed_writer_loses_nothing_it_wrote(path):
+    durable_then(path, LATE)
+    assert opened(path, 'r') == ({**DURABLE, **dict(LATE)}, [])
+
+
+def test_a_lost_record_after_the_sync_cuts_there_and_keeps_the_rest(path):
+    data = bytearray(durable_then(path, LATE))
+    first_late = helpers.record_offsets(bytes(data))[len(DURABLE)]
+    data[first_late + 20] ^= 0xFF  # c's value, as a page lost in a power cut
+    helpers.write_data(path, bytes(data))
+    before = helpers.tree_state(path)
+    state, warned = opened(path, 'r')
+    assert state == DURABLE  # a state it had: not d and e without c
+    assert len(warned) == 1 and f'from offset {first_late}' in warned[0]
+    assert helpers.tree_state(path) == before  # a read-only open writes nothing
+    with pytest.warns(semidbm.RecoveryWarning), semidbm.open(path, 'r') as db:
+        assert db.stats()['unapplied'] > 0 and db.stats()['kept'] == []
+    state, warned = opened(path, 'w')
+    [kept] = layout.Layout(path).kept(layout.KEPT_CUT)
+    assert state == DURABLE and kept in warned[0]
+    with open(kept, 'rb') as f:
+        assert f.read() == format.HEADER_BYTES + bytes(data[first_late:]).rstrip(
+            format.PAD_BYTE)
+    assert opened(path, 'r') == (DURABLE, [])  # cut once, kept once
+    with semidbm.open(path, 'r') as db:
+        assert db.stats()['kept'] == [kept]
+    report, _ = repair.repair(path)
+    assert report.applied == [(kept, 2)]  # d and e: c's record is the damage
+    assert helpers.contents(path) == {**DURABLE, b'd': LATE[1][1], b'e': LATE[2][1]}
+    assert os.path.exists(kept + layout.APPLIED) and not os.path.exists(kept)
+
+
+@pytest.mark.parametrize('zeros', [PAGE, 3 * PAGE + SECTOR])
+def test_blocks_of_zeros_after_the_sync_are_never_records(path, zeros):
+    data = durable_then(path)
+    helpers.write_data(path, data.rstrip(format.PAD_BYTE) + bytes(zeros))
+    assert opened(path, 'c') == (DURABLE, [])
+    assert layout.Layout(path).kept(layout.KEPT_CUT) == []
+    assert helpers.data_bytes(path) == data.rstrip(format.PAD_BYTE)
+
+
+def test_zeros_then_records_after_the_sync_keep_the_records(path):
+    data = durable_then(path).rstrip(format.PAD_BYTE)
+    late = helpers.records(*LATE, header=b'')
+    helpers.write_data(path, data + bytes(PAGE) + late)
+    state, warned = opened(path, 'w')
+    assert state == DURABLE and warned
+    [kept] = layout.Layout(path).kept(layout.KEPT_CUT)
+    with open(kept, 'rb') as f:
+        assert f.read() == format.HEADER_BYTES + bytes(PAGE) + late
+
+
+def test_a_single_record_of_an_empty_key_and_value_is_a_record(path):
+    """Twelve zero bytes, which a lost block also is: one, with the pad after it, is
+    the empty key's value; a run of them is zeros."""
+    durable_then(path, [(b'', b'')])
+    assert opened(path, 'r') == ({**DURABLE, b'': b''}, [])
+
+
+@pytest.mark.parametrize('where', ['start', 'middle'])
+def test_damage_inside_the_durable_part_is_refused_never_cut(path, where):
+    """Near the start the mark no longer matches (it checksums the first and last
+    64 KiB), and the rules for a file without one refuse it; in the middle of a big
+    file the mark matches, and the durable part must chain to its end."""
+    with semidbm.open(path, 'c') as db:  # closed: all of it durable
+        db.update((b'%d' % n, b'x' * 100) for n in range(3000))
+    data = bytearray(helpers.data_bytes(path))
+    offsets = helpers.record_offsets(bytes(data))
+    second = offsets[1] if where == 'start' else offsets[1500]
+    data[second:second + format.RECORD_HEAD.size] = format.RECORD_HEAD.pack(4, 2 ** 20)
+    helpers.write_data(path, bytes(data))
+    before = helpers.tree_state(path)
+    for flag in 'rwc':
+        with pytest.raises(semidbm.DBMLoadError) as info:
+            semidbm.open(path, flag)
+        assert f'offset {second}' in str(info.value)
+        assert f'python -m semidbm repair {path}' in str(info.value)
+        assert ('made durable' in str(info.value)) == (where == 'middle')
+    assert helpers.tree_state(path) == before
+
+
+def test_a_byte_lost_inside_the_second_to_last_record_never_brings_a_key_back(path):
+    """The fuzz case: the last record, a delete, then starts inside the damaged
+    record's claimed span; a writable open took the rest for a torn tail and the
+    deleted key came back.  Every byte of that record, in turn."""
+    with semidbm.open(path, 'c') as db:
+        db.update(DURABLE)
+        db[b'next'] = b'the second-to-last record'
+        del db[b'gone']
+    data = helpers.data_bytes(path)
+    start, stop = helpers.record_offsets(data)[-2:]
+    for at in range(start, stop):
+        helpers.write_data(path, data[:at] + data[at + 1:])
+        for flag in 'rw':
+            try:
+                state = helpers.contents(path, flag)
+            except semidbm.DBMLoadError:
+                continue
+            assert b'gone' not in state, (at, flag)
+
+
+def test_a_copy_of_the_directory_keeps_its_sync_mark(path, tmp_path):
+    data = bytearray(durable_then(path, LATE))
+    first_late = helpers.record_offsets(bytes(data))[len(DURABLE)]
+    data[first_late + 20] ^= 0xFF
+    helpers.write_data(path, bytes(data))
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(path, copy)  # new inodes
+    state, warned = opened(copy, 'r')
+    assert state == DURABLE and warned  # recovered by the mark, not refused
+
+
+def test_a_data_file_another_program_replaced_is_judged_without_the_mark(path):
+    """semidbm 0.5.1's compaction writes a new file: the mark no longer matches it,
+    and the rules for a file without one apply (a torn last record is cut; damage
+    before valid records is refused)."""
+    durable_then(path)
+    compacted = helpers.records(*DURABLE.items())
+    helpers.write_data(path, compacted + format.encode_put(b'torn', b'x' * 50)[:-9])
+    assert opened(path, 'w') == (DURABLE, [])
+    helpers.write_data(path, compacted[:-1] + helpers.records((b'z', b'9'), header=b''))
+    with pytest.raises(semidbm.DBMLoadError, match='valid records follow'):
+        semidbm.open(path, 'r')
+
+
+def fsynced(monkeypatch):
+    """The paths semidbm fsyncs, as a list that fills as it does."""
+    synced = []
+    proxy = RecordingOs(Disk(os.getcwd()))
+
+    def fsync(fd):
+        os.fsync(fd)
+        synced.append(os.path.basename(os.readlink(f'/proc/self/fd/{fd}')))
+    proxy.fsync = proxy.fdatasync = fsync
+    for name, module in list(sys.modules.items()):
+        if name.split('.')[0] == 'semidbm' and getattr(module, 'os', None) is os:
+            monkeypatch.setattr(module, 'os', proxy)
+    return synced
+
+
+def test_what_each_call_makes_durable(tmp_path, monkeypatch):
+    synced = fsynced(monkeypatch)
+    path = str(tmp_path / 'new.db')
+    db = semidbm.open(path, 'c')
+    # The directory's name, the data, the mark, the directory's names.
+    assert synced[0] == tmp_path.name and {'data', 'new.db'} <= set(synced)
+    assert 'synced.tmp' in synced
+    del synced[:]
+    db[b'k'] = b'v'
+    db.sync()
+    assert synced == ['data']
+    del synced[:]
+    db.compact()
+    assert synced == ['data.compact', 'new.db', 'synced']
+    del synced[:]
+    db[b'k2'] = b'v'
+    db.close()
+    assert synced == ['data']
