@@ -231,8 +231,18 @@ def cmd_stat(args):
             ('live bytes', f'{stats["live_bytes"]} bytes'),
             ('dead bytes', f'{stats["dead_bytes"]} bytes'),
             ('reclaimable', f'{stats["reclaimable"]:.1%} (by compact)'),
-            ('snapshot', _snapshot_state(stats))]:
+            ('snapshot', _snapshot_state(stats))] + _recovery_lines(stats):
         print(f'{label + ":":<13}{value}')
+
+
+def _recovery_lines(stats):
+    lines = []
+    if stats['unapplied']:
+        lines.append(('unapplied', f'{stats["unapplied"]} bytes of records after a crash '
+                      f'could not be applied (a writable open keeps them aside)'))
+    lines += [('kept aside', f'{name} (apply it with: python -m semidbm repair PATH)')
+              for name in stats['kept']]
+    return lines
 
 
 def _snapshot_state(stats):

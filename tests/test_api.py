@@ -230,40 +230,7 @@ def test_verify_checksums_reports_a_damaged_value(path):
         assert helpers.data_path(path) in str(info.value)
 
 
-# -- types and sizes -------------------------------------------------------------------
-
-WRONG_TYPES = [1, None, 1.5, [b'a'], {b'a': b'b'}, object()]
-
-
-@pytest.mark.parametrize('wrong', WRONG_TYPES, ids=lambda value: type(value).__name__)
-def test_keys_and_values_of_the_wrong_type_raise_type_error(path, wrong):
-    with semidbm.open(path, 'c') as db:
-        db[b'1'] = b'one'
-        for operation in (lambda: db.__setitem__(b'k', wrong),
-                          lambda: db.update({b'k': wrong}),
-                          lambda: db.__getitem__(wrong),
-                          lambda: db.get(wrong)):
-            with pytest.raises(TypeError, match='bytes or str'):
-                operation()
-        if isinstance(wrong, collections.abc.Hashable):
-            for operation in (lambda: db.__setitem__(wrong, b'v'),
-                              lambda: db.update({wrong: b'v'}),
-                              lambda: db.__delitem__(wrong)):
-                with pytest.raises(TypeError, match='bytes or str'):
-                    operation()
-            assert wrong not in db
-    assert helpers.contents(path) == {b'1': b'one'}
-
-
-def test_bytearray_and_memoryview_are_stored_as_bytes(path):
-    with semidbm.open(path, 'c') as db:
-        db[bytearray(b'ba')] = bytearray(b'bytearray')
-        db[memoryview(b'mv')] = memoryview(b'memoryview')
-        assert db[b'ba'] == b'bytearray'
-        assert bytearray(b'mv') in db
-        assert type(db[memoryview(b'mv')]) is bytes
-    assert helpers.contents(path) == {b'ba': b'bytearray', b'mv': b'memoryview'}
-
+# -- sizes -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('store', [
     pytest.param(lambda db, key, value: db.__setitem__(key, value), id='setitem'),
@@ -385,15 +352,6 @@ def test_update_from_a_generator_that_writes_to_the_same_db(path):
                     **{b'batch%d' % n: b'from the batch %d' % n for n in range(3)}}
         assert dict(db.items()) == expected
     assert helpers.contents(path) == expected
-
-
-def test_update_with_a_bad_pair_writes_nothing(path):
-    with semidbm.open(path, 'c') as db:
-        db[b'a'] = b'1'
-        with pytest.raises(TypeError):
-            db.update([(b'b', b'2'), (b'c', None), (b'd', b'4')])
-        assert dict(db.items()) == {b'a': b'1'}
-    assert helpers.contents(path) == {b'a': b'1'}
 
 
 def test_a_value_larger_than_the_growth_step(path):

@@ -2,10 +2,10 @@
 
 Every call here is refused; the test then checks the data file is byte for byte what
 it was (no record, not even a torn one, was appended), the database still works, and
-a reopen gives what was stored before.  The wrong-type and size-limit basics are in
-``test_api.py``, a bad flag in ``test_parity.py``; this file runs every entry point
-through every kind of bad input, and the bad paths: a file in the way, a directory we
-may not write.
+a reopen gives what was stored before.  Which types a key or value may have, and what
+a bad flag raises, are stated once for every backend in ``test_parity.py``, the size
+limit's basics in ``test_api.py``; this file runs every entry point through every kind
+of bad input, and the bad paths: a file in the way, a directory we may not write.
 """
 import contextlib
 import errno
@@ -47,7 +47,8 @@ def writes(key, value):
     return {
         'setitem': lambda db: db.__setitem__(key, value),
         'update mapping': lambda db: db.update({b'good': b'pair', key: value}),
-        'update pairs': lambda db: db.update([(b'good', b'pair'), (key, value)]),
+        'update pairs': lambda db: db.update([(b'good', b'pair'), (key, value),
+                                              (b'after', b'pair')]),
         'setdefault': lambda db: db.setdefault(key, value),
     }
 

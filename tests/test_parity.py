@@ -4,6 +4,7 @@ The ``backend`` fixture (``conftest.py``) is semidbm, ``dbm.dumb`` and, on 3.13+
 ``dbm.sqlite3``.  Tests marked ``differs`` are deliberate differences: the marked
 backends must keep failing them.
 """
+import collections.abc
 import os
 import pathlib
 import random
@@ -510,41 +511,76 @@ def test_large_values(backend, path, db):
                                       b'small': b'after'}
 
 
-# -- wrong types: deliberate differences -----------------------------------------
+# -- types of keys and values ---------------------------------------------------
+#
+# Every way in of a key or a value of the wrong type; what is refused is not stored.
+# (That a refused call writes not even a byte is test_badinput.py's promise.)
 
-@pytest.mark.parametrize('key', [1, None, 1.5, (b'a',)], ids=repr)
+WRONG_TYPES = [1, None, 1.5, (b'a',), [b'a'], {b'a': b'b'}, object()]
+HASHABLE_WRONG_TYPES = [wrong for wrong in WRONG_TYPES
+                        if isinstance(wrong, collections.abc.Hashable)]
+
+
+def type_name(value):
+    return type(value).__name__
+
+
+@pytest.mark.parametrize('key', WRONG_TYPES, ids=type_name)
 @pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 casts any key to a BLOB')
 def test_storing_under_a_key_of_the_wrong_type_raises_type_error(backend, path, db, key):
-    with pytest.raises(TypeError):
-        db[key] = b'value'
+    db[b'1'] = b'one'
+    stores = [lambda: db.__setitem__(key, b'value'), lambda: db.update([(key, b'value')])]
+    if isinstance(key, collections.abc.Hashable):
+        stores.append(lambda: db.update({key: b'value'}))
+    for store in stores:
+        with pytest.raises(TypeError, match='bytes or str'):
+            store()
     db.close()
-    assert backend.contents(path) == {}
+    assert backend.contents(path) == {b'1': b'one'}
 
 
-@pytest.mark.parametrize('value', [1, None, 1.5, [b'a']], ids=repr)
+@pytest.mark.parametrize('value', WRONG_TYPES, ids=type_name)
 @pytest.mark.differs('dbm.sqlite3', reason='dbm.sqlite3 casts any value to a BLOB')
 def test_storing_a_value_of_the_wrong_type_raises_type_error(backend, path, db, value):
-    with pytest.raises(TypeError):
-        db[b'key'] = value
+    db[b'1'] = b'one'
+    for store in (lambda: db.__setitem__(b'key', value), lambda: db.__setitem__(b'1', value),
+                  lambda: db.update({b'key': value}), lambda: db.update([(b'key', value)])):
+        with pytest.raises(TypeError, match='bytes or str'):
+            store()
     db.close()
-    assert backend.contents(path) == {}
+    assert backend.contents(path) == {b'1': b'one'}
 
 
-@pytest.mark.parametrize('key', [1, None], ids=repr)
+@pytest.mark.parametrize('key', WRONG_TYPES, ids=type_name)
 @pytest.mark.differs('dbm.dumb', 'dbm.sqlite3',
                      reason='the stdlib looks a key of the wrong type up as missing '
-                            '(KeyError); semidbm says TypeError')
-def test_looking_up_a_key_of_the_wrong_type_raises_type_error(db, key):
+                            '(KeyError) or fails to hash it; semidbm says TypeError')
+def test_looking_up_a_key_of_the_wrong_type_raises_type_error(backend, path, db, key):
     db[b'1'] = b'one'
-    with pytest.raises(TypeError):
-        db[key]
+    for look_up in (lambda: db[key], lambda: db.get(key), lambda: db.__delitem__(key)):
+        with pytest.raises(TypeError, match='bytes or str'):
+            look_up()
+    db.close()
+    assert backend.contents(path) == {b'1': b'one'}
 
 
 @pytest.mark.differs('dbm.sqlite3', reason="dbm.sqlite3 casts 1 to b'1' and finds it")
 def test_a_key_of_the_wrong_type_is_not_in_the_database(db):
     db[b'1'] = b'one'
-    assert 1 not in db
-    assert None not in db
+    for key in HASHABLE_WRONG_TYPES:
+        assert key not in db, key
+
+
+@pytest.mark.differs('dbm.dumb', reason='dbm.dumb refuses a memoryview and cannot hash a '
+                                        'bytearray key')
+def test_bytearray_and_memoryview_are_stored_as_bytes(backend, path, db):
+    db[bytearray(b'ba')] = bytearray(b'bytearray')
+    db[memoryview(b'mv')] = memoryview(b'memoryview')
+    assert db[b'ba'] == b'bytearray'
+    assert bytearray(b'mv') in db
+    assert type(db[memoryview(b'mv')]) is bytes
+    db.close()
+    assert backend.contents(path) == {b'ba': b'bytearray', b'mv': b'memoryview'}
 
 
 # -- semidbm's extras: deliberate differences ---------------------------------------
