@@ -230,25 +230,6 @@ def test_verify_checksums_reports_a_damaged_value(path):
         assert helpers.data_path(path) in str(info.value)
 
 
-# -- sizes -------------------------------------------------------------------------------
-
-@pytest.mark.parametrize('store', [
-    pytest.param(lambda db, key, value: db.__setitem__(key, value), id='setitem'),
-    pytest.param(lambda db, key, value: db.update({key: value}), id='update'),
-])
-def test_keys_and_values_past_the_size_limit_raise_error(path, monkeypatch, store):
-    # Values past 2 GiB cannot be allocated in a test; the check is the same.
-    monkeypatch.setattr(format, 'MAX_SIZE', 10)
-    with semidbm.open(path, 'c') as db:
-        store(db, b'k' * 10, b'v' * 10)
-        with pytest.raises(semidbm.error, match='too large'):
-            store(db, b'k', b'v' * 11)
-        with pytest.raises(semidbm.error, match='too large'):
-            store(db, b'k' * 11, b'v')
-        assert dict(db.items()) == {b'k' * 10: b'v' * 10}
-    assert helpers.contents(path) == {b'k' * 10: b'v' * 10}
-
-
 # -- stats() ----------------------------------------------------------------------------
 
 def test_stats_counts_live_and_dead_bytes_as_compact_finds_them(path):
