@@ -125,7 +125,7 @@ class DataFile:
             self.map.flush()
             os.fsync(self.fd)
             if self.mark is not None:
-                self.mark.record(self.map, self.end)
+                self.mark.record(self.map, self.end, durable=True)
 
     def inode(self):
         """The file's inode number (which an index snapshot is tied to)."""

@@ -283,9 +283,8 @@ class SemiDBM(collections.abc.MutableMapping):
         Each assignment in the block still reaches the operating system when it
         returns, and no other thread's writes land between the block's records.
         With *sync*, one ``fsync`` at the end of the block makes all of it durable
-        on disk; without, durability on disk comes at :meth:`sync` (:meth:`close`
-        does not fsync).  Not a transaction: a crash in the middle keeps the records
-        written before it.
+        on disk; without, durability on disk comes at :meth:`sync` or :meth:`close`.
+        Not a transaction: a crash in the middle keeps the records written before it.
         """
         # Appends are copies into the shared map: there is no system call per record
         # for a batch to save (the ``fill_*`` benchmarks).

@@ -146,21 +146,33 @@ def _scan_verified(index, buf, start, size):
 
 
 def _filler_alone(buf, offset, key_size, value_size, size):
-    """Tell whether the record at *offset* is :func:`~semidbm.format.filler` (what a
-    block of zeros or of pad makes) with nothing after it that a writer wrote: not a
-    real record that is not filler either, nor only pad to the end.
+    """Tell whether the record at *offset* is :func:`~semidbm.format.filler` with
+    nothing after it that shows a writer wrote it.
 
-    So a block of zeros (many filler records in a row) is never applied, and a
-    single record of an empty key and value is, when a record or the pad follows.
+    What shows it: a real record after it (valid, and not filler), or, for a record
+    of zeros (an empty key and value), the pad, the end of the file or a copy that a
+    kill cut short (:func:`semidbm.format.torn_copy`), which is what a live writer
+    leaves after its last records.  A block of zeros has none of these after its
+    first twelve bytes; a head and then only pad, followed by pad, is itself a copy
+    torn after its head.
     """
     if not format.filler(buf, offset, key_size, value_size):
         return False
     after = offset + format.record_size(key_size, value_size)
-    if after == size or format.content_end(buf, after, size) == after:
-        return False
-    if not format.valid_record_at(buf, after, size):
+    if format.valid_record_at(buf, after, size):
+        return format.filler(buf, after, *format.RECORD_HEAD.unpack_from(buf, after))
+    if key_size or value_size:
         return True
-    return format.filler(buf, after, *format.RECORD_HEAD.unpack_from(buf, after))
+    return not (after == size or buf[after:after + 4] == format.PAD_BYTE * 4
+                or _torn_copy_at(buf, after, size))
+
+
+def _torn_copy_at(buf, offset, size):
+    if offset + format.RECORD_HEAD.size > size:
+        return False
+    key_size, value_size = format.RECORD_HEAD.unpack_from(buf, offset)
+    return (key_size >= 0 and value_size >= format.DELETED
+            and format.torn_copy(buf, offset, key_size, value_size, size))
 
 
 def _leftover(buf, end, size):

@@ -28,6 +28,7 @@ import pytest
 
 import helpers
 import semidbm
+import stats
 from semidbm import format, layout, repair, snapshot
 
 LONG = os.environ.get('SEMIDBM_LONG') == '1'
@@ -337,6 +338,7 @@ def test_a_power_cut_at_any_moment(tmp_path, disk, seed):
             images += 1
     if workload.db is not None:
         workload.db.close()
+    stats.record(__name__, {'images': images, **outcomes})
     assert images >= 40 * IMAGES_PER_CAPTURE * 0.9
 
 
@@ -523,11 +525,48 @@ def test_what_each_call_makes_durable(tmp_path, monkeypatch):
     del synced[:]
     db[b'k'] = b'v'
     db.sync()
-    assert synced == ['data']
+    assert synced == ['data', 'synced']
     del synced[:]
     db.compact()
     assert synced == ['data.compact', 'new.db', 'synced']
     del synced[:]
     db[b'k2'] = b'v'
     db.close()
-    assert synced == ['data']
+    assert synced == ['data', 'synced']
+
+
+def test_a_copy_torn_after_its_head_is_no_record_after_the_sync(path):
+    """Four bytes of key and value that are all pad carry a good checksum."""
+    data = durable_then(path).rstrip(format.PAD_BYTE)
+    helpers.write_data(path, data + format.RECORD_HEAD.pack(2, 2) + format.PAD_BYTE * 500)
+    assert opened(path, 'c') == (DURABLE, [])
+
+
+def test_an_empty_record_before_the_pad_and_records_after_it_is_a_record(path):
+    """Found by the long run: the put of an empty key and value, then the pad, then
+    pages of writes made after it (the page between them lost)."""
+    data = durable_then(path).rstrip(format.PAD_BYTE) + format.encode_put(b'', b'')
+    late = helpers.records(*LATE, header=b'')
+    helpers.write_data(path, data + format.PAD_BYTE * PAGE + late)
+    state, warned = opened(path, 'r')
+    assert state == {**DURABLE, b'': b''} and warned  # the late records: kept aside
+
+
+def test_an_empty_record_before_a_copy_a_kill_cut_short_is_a_record(path):
+    """A killed writer: its last put (an empty key and value) whole, the next one
+    torn in its copy, then the pad."""
+    data = durable_then(path, [(b'', b'')])
+    end = data.index(format.PAD_BYTE * 64)
+    torn = format.encode_put(b'next', b'x' * 100)[:60]
+    helpers.write_data(path, data[:end] + torn + data[end + len(torn):])
+    assert opened(path, 'w') == ({**DURABLE, b'': b''}, [])
+
+
+def test_zeros_from_the_synced_end_to_a_sector_are_never_records(path):
+    """Past the synced size a power cut leaves zeros, from that size on, then
+    whatever the next sector holds."""
+    data = durable_then(path).rstrip(format.PAD_BYTE)
+    boundary = (len(data) // 512 + 1) * 512
+    helpers.write_data(path, data + bytes(boundary - len(data)) + b'\x07' * 40
+                       + format.PAD_BYTE * 100)
+    assert opened(path, 'c') == (DURABLE, [])
