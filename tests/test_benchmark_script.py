@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(SCRIPT))
 from semibench import cli, goals, report, runner, workloads  # noqa: E402
 
 ALL = ['fill_sequential', 'fill_random', 'load', 'read_sequential', 'read_random',
-       'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential']
+       'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential',
+       'sync_each', 'close_each']
 LINE = re.compile(r'^(\w+) +: time: +[\d.]+, +micros/ops: +[\d.]+, +ops/s: +[\d.]+, '
                   r'+MB/s: +[\d.]+$', re.M)
 MIB = 1 << 20

@@ -13,9 +13,13 @@ import time
 from . import memory
 
 WORKLOADS = ('fill_sequential', 'fill_random', 'load', 'read_sequential', 'read_random',
-             'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential')
+             'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential',
+             'sync_each', 'close_each')
 # The workloads that make their own database; the others need a filled one first.
-FILLING = ('fill_sequential', 'fill_random', 'update_batch')
+FILLING = ('fill_sequential', 'fill_random', 'update_batch', 'sync_each', 'close_each')
+# The durable workloads wait for the disk on every operation: a few hundred of them
+# measure its cost, whatever the number of keys.
+DURABLE_OPS = 300
 DISK_POINTS = ('after_fill', 'after_overwrite', 'after_compact')
 BATCH = 1000
 PROGRESS_STEPS = 20
@@ -222,6 +226,27 @@ class Bench:
         self.check_absent(self.data.keys[0])
         return seconds, len(self.data.keys), self.data.key_size
 
+    # The durable workloads: what making writes durable costs, in a database of their own.
+
+    def sync_each(self):
+        """A put then db.sync() (an fsync), for each of DURABLE_OPS keys."""
+        return self._durable(lambda path, pairs: _sync_each(self.module, path, pairs))
+
+    def close_each(self):
+        """Open 'w', a put, close (which fsyncs where the store does), DURABLE_OPS times."""
+        return self._durable(lambda path, pairs: _close_each(self.module, path, pairs))
+
+    def _durable(self, loop):
+        pairs = list(zip(self.data.keys, self.data.values))[:DURABLE_OPS]
+        os.makedirs(os.path.dirname(self.batch_path), exist_ok=True)  # update_batch's
+        self.module.open(self.batch_path, 'n').close()
+        start = time.perf_counter()
+        loop(self.batch_path, pairs)
+        seconds = time.perf_counter() - start
+        self.check(pairs[-1][0], pairs[-1][1], self.batch_path)
+        shutil.rmtree(os.path.dirname(self.batch_path))
+        return seconds, len(pairs), self.data.pair_size
+
     # The read workloads: the database is already open (by load, or untimed).
 
     def load(self):
@@ -285,3 +310,18 @@ def measure(seconds, ops, size):
     seconds = max(seconds, 1e-9)
     return {'seconds': seconds, 'ops': ops, 'micros_per_op': seconds * 1e6 / ops,
             'ops_per_sec': ops / seconds, 'mb_per_sec': ops * size / seconds / MIB}
+
+
+def _sync_each(module, path, pairs):
+    db = module.open(path, 'w')
+    for key, value in pairs:
+        db[key] = value
+        db.sync()
+    db.close()
+
+
+def _close_each(module, path, pairs):
+    for key, value in pairs:
+        db = module.open(path, 'w')
+        db[key] = value
+        db.close()
