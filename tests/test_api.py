@@ -112,13 +112,6 @@ def test_compact_a_read_only_database_raises_error(path):
     assert listing(path) == ['data', layout.SYNCED]
 
 
-def test_compact_a_closed_database_raises_error(path):
-    db = semidbm.open(path, 'c')
-    db.close()
-    with pytest.raises(semidbm.error, match='closed'):
-        db.compact()
-
-
 def test_close_with_compact(path):
     db = semidbm.open(path, 'c')
     live = churn(db)
@@ -186,32 +179,12 @@ def test_a_file_that_is_not_a_data_file_raises_load_error(path):
     assert helpers.data_bytes(path) == b'GDBM this is something else entirely'
 
 
-def test_a_closed_database_says_so(path):
-    db = semidbm.open(path, 'c')
-    db.close()
-    with pytest.raises(semidbm.error, match='closed') as info:
-        db[b'a']
-    assert path in str(info.value)
-    with pytest.raises(semidbm.error, match='closed'):
-        db[b'a'] = b'1'
-    with pytest.raises(semidbm.error, match='closed'):
-        db.sync()
-
-
 def test_writing_to_a_read_only_database_says_so(path):
     semidbm.open(path, 'c').close()
     with semidbm.open(path, 'r') as db:
         with pytest.raises(semidbm.error, match="read-only") as info:
             db[b'a'] = b'1'
         assert path in str(info.value)
-
-
-def test_a_closed_read_only_database_says_closed_first(path):
-    semidbm.open(path, 'c').close()
-    db = semidbm.open(path, 'r')
-    db.close()
-    with pytest.raises(semidbm.error, match='closed'):
-        db[b'a'] = b'1'
 
 
 def test_verify_checksums_reports_a_damaged_value(path):
@@ -275,13 +248,6 @@ def test_stats_tells_the_state_of_the_snapshot(path):
         f.write(b'garbage!')
     with semidbm.open(path, 'r') as db:
         assert db.stats()['snapshot'] == 'invalid'
-
-
-def test_stats_of_a_closed_database_raises_error(path):
-    db = semidbm.open(path, 'c')
-    db.close()
-    with pytest.raises(semidbm.error, match='closed'):
-        db.stats()
 
 
 # -- the rest of the surface --------------------------------------------------------------

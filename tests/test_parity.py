@@ -34,6 +34,9 @@ READS = {
     'get': lambda db: db.get(b'a'),
 }
 
+#: What only semidbm has: a test of it is a difference these backends must keep failing.
+STDLIB = ('dbm.dumb', 'dbm.sqlite3')
+
 SAMPLE = {b'a': b'1', b'b': b'22', b'c': b''}
 
 
@@ -273,22 +276,6 @@ def test_update_from_mapping_pairs_and_keywords(backend, path, db):
     assert backend.contents(path) == expected
 
 
-class Blob(bytes):
-    """A bytes subclass: a key or value like any other bytes."""
-
-
-@pytest.mark.parametrize('store', [
-    pytest.param(lambda db, key, value: db.__setitem__(key, value), id='setitem'),
-    pytest.param(lambda db, key, value: db.update([(key, value)]), id='update'),
-])
-def test_bytes_subclasses_and_bytearray_values_are_stored_as_bytes(backend, path, db, store):
-    store(db, Blob(b'sub'), Blob(b'class'))
-    store(db, b'array', bytearray(b'value'))
-    assert db[b'sub'] == b'class' and db[Blob(b'array')] == b'value'
-    db.close()
-    assert backend.contents(path) == {b'sub': b'class', b'array': b'value'}
-
-
 def test_clear(backend, path, db):
     db.update(SAMPLE)
     db.clear()
@@ -356,7 +343,7 @@ def test_reopen_keeps_everything(backend, path):
 def test_context_manager_closes(backend, path):
     with backend.open(path, 'c') as db:
         db[b'a'] = b'1'
-    with pytest.raises(backend.error):
+    with pytest.raises(backend.error, match='closed'):
         db[b'a']
     assert backend.contents(path) == {b'a': b'1'}
 
@@ -366,15 +353,6 @@ def test_close_twice_is_harmless(backend, path, db):
     db.close()
     db.close()
     assert backend.contents(path) == {b'a': b'1'}
-
-
-@pytest.mark.parametrize('operation', sorted({**READS, **WRITES}))
-def test_operations_on_a_closed_database_raise_error(backend, path, operation):
-    fill(backend, path)
-    db = backend.open(path, 'c')
-    db.close()
-    with pytest.raises(backend.error):
-        {**READS, **WRITES}[operation](db)
 
 
 @pytest.mark.parametrize('operation', sorted(WRITES))
@@ -479,6 +457,55 @@ def test_filename_as_str_bytes_or_pathlike(backend, path, kind):
         assert db[b'a'] == b'1'
 
 
+# -- a closed database ----------------------------------------------------------
+
+MORE_CALLS = {
+    'sync': lambda db: db.sync(),
+    'compact': lambda db: db.compact(),
+    'stats': lambda db: db.stats(),
+}
+
+
+#: Calls that the stdlib does not refuse on a closed database, and why.
+NOT_REFUSED_BY_THE_STDLIB = {
+    'sync': "dbm.dumb's sync() of a closed database does nothing; dbm.sqlite3 has no sync()",
+    'compact': 'only semidbm has compact()',
+    'stats': 'only semidbm has stats()',
+}
+
+
+@pytest.mark.parametrize('operation', sorted({**READS, **WRITES}) + [
+    pytest.param(name, marks=pytest.mark.differs(*STDLIB, reason=reason))
+    for name, reason in NOT_REFUSED_BY_THE_STDLIB.items()])
+def test_operations_on_a_closed_database_raise_error(backend, path, operation):
+    fill(backend, path)
+    db = backend.open(path, 'c')
+    db.close()
+    with pytest.raises(backend.error, match='closed'):
+        {**READS, **WRITES, **MORE_CALLS}[operation](db)
+    assert backend.contents(path) == SAMPLE
+
+
+@pytest.mark.differs(*STDLIB, reason="the stdlib's error does not say which database")
+def test_the_error_of_a_closed_database_names_it(backend, path, db):
+    db.close()
+    with pytest.raises(backend.error, match='closed') as info:
+        db[b'a']
+    assert path in str(info.value)
+
+
+@pytest.mark.parametrize('operation', [
+    pytest.param(name, marks=pytest.mark.differs(
+        'dbm.dumb', reason='dbm.dumb says that a closed read-only database is read-only'))
+    if name in ('delitem', 'setitem', 'update') else name for name in sorted(WRITES)])
+def test_a_closed_read_only_database_says_closed_first(backend, path, operation):
+    fill(backend, path)
+    db = backend.open(path, 'r')
+    db.close()
+    with pytest.raises(backend.error, match='closed'):
+        WRITES[operation](db)
+
+
 # -- contents ------------------------------------------------------------------
 
 def test_empty_key_and_empty_value(backend, path, db):
@@ -514,8 +541,9 @@ def test_large_values(backend, path, db):
 
 # -- types of keys and values ---------------------------------------------------
 #
-# Every way in of a key or a value of the wrong type; what is refused is not stored.
-# (That a refused call writes not even a byte is test_badinput.py's promise.)
+# What may be a key or a value, and every way in of one of the wrong type: what is
+# refused is not stored.  (That a refused call writes not even a byte is
+# test_badinput.py's promise.)
 
 WRONG_TYPES = [1, None, 1.5, (b'a',), [b'a'], {b'a': b'b'}, object()]
 HASHABLE_WRONG_TYPES = [wrong for wrong in WRONG_TYPES
@@ -572,6 +600,22 @@ def test_a_key_of_the_wrong_type_is_not_in_the_database(db):
         assert key not in db, key
 
 
+class Blob(bytes):
+    """A bytes subclass: a key or value like any other bytes."""
+
+
+@pytest.mark.parametrize('store', [
+    pytest.param(lambda db, key, value: db.__setitem__(key, value), id='setitem'),
+    pytest.param(lambda db, key, value: db.update([(key, value)]), id='update'),
+])
+def test_bytes_subclasses_and_bytearray_values_are_stored_as_bytes(backend, path, db, store):
+    store(db, Blob(b'sub'), Blob(b'class'))
+    store(db, b'array', bytearray(b'value'))
+    assert db[b'sub'] == b'class' and db[Blob(b'array')] == b'value'
+    db.close()
+    assert backend.contents(path) == {b'sub': b'class', b'array': b'value'}
+
+
 @pytest.mark.differs('dbm.dumb', reason='dbm.dumb refuses a memoryview and cannot hash a '
                                         'bytearray key')
 def test_bytearray_and_memoryview_are_stored_as_bytes(backend, path, db):
@@ -585,9 +629,6 @@ def test_bytearray_and_memoryview_are_stored_as_bytes(backend, path, db):
 
 
 # -- semidbm's extras: deliberate differences ---------------------------------------
-
-STDLIB = ('dbm.dumb', 'dbm.sqlite3')
-
 
 @pytest.mark.differs(*STDLIB, reason='only semidbm has compact()')
 def test_compact_keeps_the_data(backend, path, db):
