@@ -8,8 +8,9 @@ import collections.abc
 import contextlib
 import threading
 
-from semidbm import compaction, format, layout, opening, snapshot
+from semidbm import compaction, format, opening, snapshot, stats
 from semidbm.exceptions import DBMChecksumError, error
+from semidbm.guards import Closed, coerce, coerce_pair
 
 _NOTHING_WRITTEN = 'nothing was written'
 #: Values longer than this are never kept by the read cache: their copy out of the
@@ -17,42 +18,6 @@ _NOTHING_WRITTEN = 'nothing was written'
 CACHED_VALUE_MAX = 1024
 _HEAD = format.RECORD_HEAD.size
 _SHIFT, _SIZE_MASK = format.ENTRY_SHIFT, format.ENTRY_SIZE_MASK
-
-
-class _Closed:
-    """Stands in for the index and the data file of a closed db: any use raises.
-
-    The one place that knows "closed", at no cost to an open db: every operation
-    goes through the index or the file, so none needs a check of its own.
-    """
-
-    def __init__(self, path):
-        self.path = path
-
-    def _closed(self, *args):
-        raise error(f'{self.path}: the database is closed; open it again to use it')
-
-    __getitem__ = __setitem__ = __delitem__ = __contains__ = __iter__ = __len__ = _closed
-
-    def __getattr__(self, name):
-        self._closed()
-
-
-def coerce(data, what='key'):
-    """Return *data* as bytes: str is encoded as UTF-8, other buffers (and bytes
-    subclasses) copied into bytes.
-
-    :raises TypeError: for anything else (int, None, ...).
-    """
-    if isinstance(data, str):
-        return data.encode('utf-8')
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f'{what}s must be bytes or str, not {type(data).__name__}')
-
-
-def _coerce_pair(key, value):
-    return coerce(key), coerce(value, 'value')
 
 
 class SemiDBM(collections.abc.MutableMapping):
@@ -158,32 +123,11 @@ class SemiDBM(collections.abc.MutableMapping):
             return list(self._index)
 
     def stats(self):
-        """Describe the database: a dict of its keys, bytes and snapshot.
-
-        ``keys``; ``file_size`` (the data's bytes, without pad); ``live_bytes`` (what
-        :meth:`compact` would leave) and ``dead_bytes`` (what it would reclaim);
-        ``reclaimable`` (their fraction of the file); ``format`` (the file format's
-        version, ``'1.1'``); ``snapshot`` (``'none'``, ``'fresh'``, ``'partial'``: it
-        covers ``snapshot_covers`` bytes and the rest is scanned at open, or
-        ``'invalid'``: it is ignored at open and rewritten at close); ``unapplied``
-        (bytes after a crash that this open found and could not apply, 0 if none) and
-        ``kept`` (the files that keep such bytes, ``data.cut-TIMESTAMP``, until
-        ``semidbm repair`` applies them).  Cost: one pass over the keys; no read of
-        the file.
-        """
+        """Describe the database: a dict of its keys, bytes, snapshot and recovery
+        (:mod:`semidbm.stats` lists them).  Cost: one pass over the keys."""
         with self._lock:
-            end = self._file.end
-            live = format.HEADER.size + sum(
-                format.OVERHEAD + len(key) + (entry & _SIZE_MASK)
-                for key, entry in self._index.items())
-            stats = {'path': self.path, 'format': '%d.%d' % self._version,
-                     'keys': len(self._index), 'file_size': end, 'live_bytes': live,
-                     'dead_bytes': end - live, 'reclaimable': (end - live) / end}
-            stats.update(snapshot.state(self._files, self._snapshot_end, end))
-            leftover = self._leftover
-            stats['unapplied'] = 0 if leftover is None else leftover.stop - leftover.cut
-            stats['kept'] = self._files.kept(layout.KEPT_CUT)
-            return stats
+            return stats.describe(self._files, self._index, self._file.end,
+                                  self._version, self._snapshot_end, self._leftover)
 
     # -- writing ---------------------------------------------------------------
 
@@ -241,11 +185,12 @@ class SemiDBM(collections.abc.MutableMapping):
                 self._cache.pop(key, None)
 
     def update(self, other=(), /, **kwargs):
-        """Store many pairs with one system call (the ``update_batch`` benchmark).
+        """Store many pairs with one system call.
 
         All pairs are checked and encoded before anything is written: a wrong type
-        stores none of them.  A process killed during the write keeps a prefix.
+        stores none of them.  A crash during the write keeps a prefix of the pairs.
         """
+        # One write for the batch, not a copy per pair: the ``update_batch`` benchmark.
         if isinstance(other, collections.abc.Mapping):
             pairs = other.items()
         elif hasattr(other, 'keys'):
@@ -266,7 +211,7 @@ class SemiDBM(collections.abc.MutableMapping):
             return
         with self._io('append to the database', _NOTHING_WRITTEN) as datafile:
             try:
-                blob, keys, entries = format.encode_puts(pairs, datafile.end, _coerce_pair)
+                blob, keys, entries = format.encode_puts(pairs, datafile.end, coerce_pair)
             except format.RecordTooLarge as exc:
                 raise error(f'{self.path}: {exc}') from None
             datafile.append_many(blob)
@@ -319,7 +264,7 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise self._error(exc, action, outcome) from exc
 
     def _check_writable(self, action):
-        if not self._file.writable:  # on a closed db, _Closed raises first
+        if not self._file.writable:  # on a closed db, Closed raises first
             raise error(f'{self.path}: cannot {action}: the database was opened '
                         f"read-only (flag 'r'); open it with flag 'w' or 'c' to write")
 
@@ -377,7 +322,7 @@ class SemiDBM(collections.abc.MutableMapping):
         the error is raised after.
         """
         with self._lock:
-            if isinstance(self._file, _Closed):
+            if isinstance(self._file, Closed):
                 return
             try:
                 if compact and not self.readonly:
@@ -392,7 +337,7 @@ class SemiDBM(collections.abc.MutableMapping):
 
     def _release(self):
         datafile = self._file
-        closed = _Closed(self.path)
+        closed = Closed(self.path)
         self._set_state(closed, closed)
         try:
             datafile.close()
@@ -419,7 +364,7 @@ class SemiDBM(collections.abc.MutableMapping):
             pass
 
     def __repr__(self):
-        closed = isinstance(self._file, _Closed)
+        closed = isinstance(self._file, Closed)
         state = 'closed' if closed else f'{len(self._index)} keys'
         mode = 'read-only' if self.readonly else 'read-write'
         return f'<{type(self).__name__} {self.path!r} {mode}, {state}>'

@@ -184,12 +184,3 @@ def discard(files):
     layout.remove(files.snapshot)
     layout.remove(files.temp(files.snapshot))
 
-
-def state(files, covered, end):
-    """Describe the snapshot of *files* for :meth:`semidbm.SemiDBM.stats`, given how
-    far it was found to cover a data file now *end* bytes long (None: not used)."""
-    if covered is None:
-        found = os.path.exists(files.snapshot)
-        return {'snapshot': 'invalid' if found else 'none', 'snapshot_covers': 0}
-    return {'snapshot': 'fresh' if covered >= end else 'partial',
-            'snapshot_covers': covered}

@@ -1,0 +1,44 @@
+"""What a database says of itself: the dict :meth:`semidbm.SemiDBM.stats` returns.
+
+==================  ==============================================================
+``path``            the database directory
+``format``          the data file's format version, ``'1.1'``
+``keys``            the number of keys
+``file_size``       the data's bytes (without the preallocated tail)
+``live_bytes``      what :meth:`~semidbm.SemiDBM.compact` would leave
+``dead_bytes``      what it would reclaim: overwritten values and tombstones
+``reclaimable``     ``dead_bytes`` as a fraction of ``file_size``
+``snapshot``        the index snapshot: ``'none'``; ``'fresh'``; ``'partial'`` (it
+                    covers ``snapshot_covers`` bytes, the rest is scanned at open);
+                    ``'invalid'`` (ignored at open, rewritten at close)
+``snapshot_covers`` the bytes of the data file it covers (0 if not used)
+``unapplied``       bytes after a crash that this open found and could not apply
+``kept``            the files that keep such bytes (``data.cut-TIMESTAMP``), until
+                    ``python -m semidbm repair`` applies them
+==================  ==============================================================
+"""
+import os
+
+from semidbm import format, layout
+
+
+def describe(files, index, end, version, snapshot_end, leftover):
+    """Return the stats of the database *files* whose *index* covers ``end`` bytes.
+
+    Cost: one pass over the index; no read of the data file.
+    """
+    live = format.HEADER.size + sum(format.OVERHEAD + len(key) + format.entry_parts(entry)[1]
+                                    for key, entry in index.items())
+    return {'path': files.directory, 'format': '%d.%d' % version, 'keys': len(index),
+            'file_size': end, 'live_bytes': live, 'dead_bytes': end - live,
+            'reclaimable': (end - live) / end, **_snapshot(files, snapshot_end, end),
+            'unapplied': 0 if leftover is None else leftover.stop - leftover.cut,
+            'kept': files.kept(layout.KEPT_CUT)}
+
+
+def _snapshot(files, covered, end):
+    if covered is None:
+        found = os.path.exists(files.snapshot)
+        return {'snapshot': 'invalid' if found else 'none', 'snapshot_covers': 0}
+    return {'snapshot': 'fresh' if covered >= end else 'partial',
+            'snapshot_covers': covered}
