@@ -1,21 +1,21 @@
 """What a database says of itself: the dict :meth:`semidbm.SemiDBM.stats` returns.
 
-==================  ==============================================================
-``path``            the database directory
-``format``          the data file's format version, ``'1.1'``
-``keys``            the number of keys
-``file_size``       the data's bytes (without the preallocated tail)
-``live_bytes``      what :meth:`~semidbm.SemiDBM.compact` would leave
-``dead_bytes``      what it would reclaim: overwritten values and tombstones
-``reclaimable``     ``dead_bytes`` as a fraction of ``file_size``
-``snapshot``        the index snapshot: ``'none'``; ``'fresh'``; ``'partial'`` (it
-                    covers ``snapshot_covers`` bytes, the rest is scanned at open);
-                    ``'invalid'`` (ignored at open, rewritten at close)
-``snapshot_covers`` the bytes of the data file it covers (0 if not used)
-``unapplied``       bytes after a crash that this open found and could not apply
-``kept``            the files that keep such bytes (``data.cut-TIMESTAMP``), until
-                    ``python -m semidbm repair`` applies them
-==================  ==============================================================
+====================  ==========================================================
+``path``              the database directory
+``format``            the data file's format version, ``'1.1'``
+``keys``              the number of keys
+``file_size``         the data's bytes (without the preallocated tail)
+``live_bytes``        what :meth:`~semidbm.SemiDBM.compact` would leave
+``dead_bytes``        what it would reclaim: overwritten values and tombstones
+``reclaimable``       ``dead_bytes`` as a fraction of ``file_size``
+``snapshot``          the index snapshot: ``'none'``; ``'fresh'``; ``'partial'`` (it
+                      covers ``snapshot_covers`` bytes, the rest is scanned at open);
+                      ``'invalid'`` (ignored at open, rewritten at close)
+``snapshot_covers``   the bytes of the data file it covers (0 if not used)
+``unapplied``         bytes after a crash that this open found and could not apply
+``kept``              the files that keep such bytes (``data.cut-TIMESTAMP``), until
+                      ``python -m semidbm repair`` applies them
+====================  ==========================================================
 """
 import os
 
