@@ -171,14 +171,6 @@ def test_an_empty_directory_is_no_database(path):
     assert os.listdir(path) == []
 
 
-def test_a_file_that_is_not_a_data_file_raises_load_error(path):
-    helpers.write_data(path, b'GDBM this is something else entirely')
-    for flag in 'rwc':
-        with pytest.raises(semidbm.DBMLoadError, match='not a semidbm data file'):
-            semidbm.open(path, flag)
-    assert helpers.data_bytes(path) == b'GDBM this is something else entirely'
-
-
 def test_writing_to_a_read_only_database_says_so(path):
     semidbm.open(path, 'c').close()
     with semidbm.open(path, 'r') as db:
@@ -269,21 +261,6 @@ def test_repr_tells_path_mode_and_state(path):
     with semidbm.open(path, 'r') as db:
         assert 'read-only' in repr(db)
         assert '2 keys' in repr(db)
-
-
-def test_iterating_while_writing_is_allowed(path):
-    with semidbm.open(path, 'c') as db:
-        db.update({b'%d' % i: b'x' for i in range(10)})
-        for key in db:
-            db[key + b'-copy'] = db[key]
-        assert len(db) == 20
-
-
-def test_two_readers_at_once(path):
-    with semidbm.open(path, 'c') as db:
-        db[b'a'] = b'1'
-    with semidbm.open(path, 'r') as first, semidbm.open(path, 'r') as second:
-        assert first[b'a'] == second[b'a'] == b'1'
 
 
 def test_update_from_a_generator_that_writes_to_the_same_db(path):
