@@ -1,4 +1,7 @@
-"""Shared fixtures: the parity fixture ``backend`` and the ``differs`` marker.
+"""Shared fixtures: ``path``, the parity fixture ``backend`` and the ``differs`` marker.
+
+``path`` names a database that does not exist yet.  The helpers that the test modules
+share are in ``helpers.py``.
 
 Every behaviour test in ``test_parity.py`` takes ``backend`` and so runs against
 semidbm, the stdlib's ``dbm.dumb`` and, where the interpreter has it (3.13+),

@@ -1,4 +1,10 @@
-"""semidbm's own API, beyond the dbm interface: compaction, errors, types, limits."""
+"""Promises about semidbm's own API, beyond the dbm interface: compaction, errors, stats().
+
+Also the directory on disk, checksums, repr, large values and the index snapshot's
+use.  What the stdlib's dbm modules share (flags, the types of keys and values, a
+closed database) is promised once, for every backend, in ``test_parity.py``; bad
+input in ``test_badinput.py``.
+"""
 import collections.abc
 import os
 import re

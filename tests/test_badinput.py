@@ -1,4 +1,4 @@
-"""Bad input at the API: each gets a clear error, writes nothing, and loses nothing.
+"""Promises about bad input at the API: a clear error, nothing written, nothing lost.
 
 Every call here is refused; the test then checks the data file is byte for byte what
 it was (no record, not even a torn one, was appended), the database still works, and

@@ -1,4 +1,4 @@
-"""scripts/benchmark runs end to end on a few keys and reports what it promises.
+"""Promises about scripts/benchmark: it runs end to end on a few keys, reporting what it says.
 
 Speed is never asserted here (see DEVELOPERS.md): only that every workload ran, on the
 right number of keys, with the output the docs and scripts/plot_benchmarks read; that

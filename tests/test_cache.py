@@ -1,5 +1,5 @@
-"""The read cache (semidbm/db.py): a value read again comes from memory, and no
-write through the same object, racing or not, ever leaves a stale value in it."""
+"""Promises about the read cache (semidbm/db.py): a value read again comes from memory,
+and no write through the same object, racing or not, ever leaves a stale value in it."""
 import threading
 
 import pytest

@@ -1,4 +1,4 @@
-"""``python -m semidbm``: output, exit status and stderr of every subcommand.
+"""Promises about ``python -m semidbm``: output, exit status and stderr of every subcommand.
 
 Each test that takes ``run`` runs twice: as a subprocess, ``python -m semidbm``, and in
 this process through ``semidbm.cli.main`` (so that coverage sees it).  Progress on a

@@ -1,4 +1,4 @@
-"""The names semidbm 0.5.1 exported, kept for code written against it.
+"""Promises about the names semidbm 0.5.1 exported: kept, for code written against it.
 
 ``semidbm.loaders.mmapload.MMapLoader``, ``semidbm.loaders.simpleload.SimpleFileLoader``
 and ``semidbm.db._SemiDBM``: the original test suite and old programs import them.

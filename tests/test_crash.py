@@ -1,4 +1,5 @@
-"""Process crashes: a writer killed with SIGKILL at random moments, and at every step.
+"""Promises about process crashes: a writer killed with SIGKILL, at random moments and at
+every step, loses nothing acknowledged.
 
 A child process (``crashchild.py``) writes and reports each acknowledged operation;
 the parent kills it, reopens the database read-only and read-write, and checks that

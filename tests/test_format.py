@@ -1,4 +1,5 @@
-"""The bytes of the data file: golden records, round trips, truncated and garbage input.
+"""Promises about the bytes of the data file: golden records, round trips, truncated and
+garbage input.
 
 The golden bytes are typed out here on purpose: they are format 1.1 as semidbm 0.5.1
 writes it (``test_interop.py`` checks that against files 0.5.1 wrote), so a change to

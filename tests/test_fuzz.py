@@ -1,4 +1,5 @@
-"""Corrupt files: thousands of generated mutations of valid databases.
+"""Promises about corrupt files: of thousands of generated mutations of valid databases,
+each opens or is refused, and never lies.
 
 Each case takes a valid database (its data file and, for one, its index snapshot),
 damages it (bit flips, truncations, inserted and deleted bytes, huge or negative

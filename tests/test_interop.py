@@ -1,4 +1,4 @@
-"""Byte compatibility with semidbm 0.5.1, both ways.
+"""Promises about byte compatibility with semidbm 0.5.1, both ways.
 
 0.5.1 to us: ``tests/fixtures/NAME/`` holds a data file 0.5.1 wrote and what it must
 contain (``scripts/make_fixtures`` regenerates them).  We read each exactly, write

@@ -1,4 +1,5 @@
-"""Injected I/O failures: a full disk, EIO, short writes, failing fsync, msync and mmap.
+"""Promises about failed I/O: a full disk, EIO, short writes, failing fsync, msync and
+mmap each raise a clear error and lose nothing.
 
 The data file grows ahead of its records by ``os.pwrite`` of pad blocks (see
 ``semidbm/datafile.py``), so a full disk shows there, as an ``OSError``, never as a

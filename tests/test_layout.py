@@ -1,5 +1,5 @@
-"""The files of a database directory: every file semidbm makes gets the database's
-permission bits, whatever later opens pass as *mode* (semidbm/layout.py).
+"""Promises about the files of a database directory: every file semidbm makes gets the
+database's permission bits, whatever later opens pass as *mode* (semidbm/layout.py).
 
 The parity of *mode* with the stdlib on a new database is in test_parity.py.
 """

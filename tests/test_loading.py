@@ -1,4 +1,4 @@
-"""The scan at open goes a window at a time (semidbm/loading.py): the windows must
+"""Promises about the scan at open, a window at a time (semidbm/loading.py): the windows
 never change what it finds.
 
 A file is scanned twice, once in one window and once in windows of a few bytes, and

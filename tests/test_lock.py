@@ -1,4 +1,4 @@
-"""Process locks (semidbm/lock.py): one writer or many readers, across processes.
+"""Promises about process locks (semidbm/lock.py): one writer or many readers, across processes.
 
 The other process is a real one: a child that opens the database, says ``ready`` and
 holds it until told to close (or is killed).  The Windows code runs here against an

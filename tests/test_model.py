@@ -1,4 +1,5 @@
-"""Random operations on semidbm checked against a dict, with reopen and compact steps.
+"""Promises about any sequence of operations: semidbm holds what a dict holds, across
+reopens, compactions and kills (random operations, checked step by step).
 
 Fast by default; ``SEMIDBM_LONG=1`` runs many more and longer examples::
 

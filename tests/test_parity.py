@@ -1,4 +1,7 @@
-"""Behaviour tests: each states a dbm behaviour once and runs against every backend.
+"""Promises about the dbm interface: each behaviour stated once, run against every backend.
+
+The home of flags, reading and writing, persistence, a closed database, and the types
+of keys and values.
 
 The ``backend`` fixture (``conftest.py``) is semidbm, ``dbm.dumb`` and, on 3.13+,
 ``dbm.sqlite3``.  Tests marked ``differs`` are deliberate differences: the marked

@@ -1,4 +1,5 @@
-"""Fault injection: torn tails, bit flips, broken chains, bad headers, crashes.
+"""Promises about damaged data files: torn tails, bit flips, broken chains, bad headers,
+crashes.
 
 Each test builds a data file byte by byte (from :mod:`semidbm.format`'s encoders),
 damages it the way a crash or a bad disk would, and checks what opening it gives and

@@ -1,4 +1,5 @@
-"""``semidbm.shelf.open``: a ``shelve.Shelf`` on semidbm, as ``shelve.open`` is on dbm."""
+"""Promises about ``semidbm.shelf.open``: a ``shelve.Shelf`` on semidbm, as
+``shelve.open`` is on dbm."""
 import pickle
 import shelve
 

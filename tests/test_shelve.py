@@ -1,4 +1,4 @@
-"""semidbm as a shelve backend: ``shelve.Shelf(semidbm.open(path, 'c'))``.
+"""Promises about semidbm as a shelve backend: ``shelve.Shelf(semidbm.open(path, 'c'))``.
 
 Each test runs on every backend of the parity fixture, so a difference between
 semidbm and ``dbm.dumb`` under shelve shows up as one failing parameter.

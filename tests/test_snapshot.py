@@ -1,4 +1,4 @@
-"""The index snapshot's own round trips (semidbm/snapshot.py).
+"""Promises about the index snapshot's file alone (semidbm/snapshot.py): its round trips.
 
 Its use by the store (fresh, stale, extended by a scan, forged) is tested in
 test_api.py, test_interop.py, test_model.py and test_fuzz.py; here, the file alone.

@@ -1,4 +1,5 @@
-"""One database object shared by many threads, checked against a model at the end.
+"""Promises about threads: one database object shared by many, checked against a model
+at the end.
 
 Writers each own a range of keys (so each keeps an exact model of its range) and
 also overwrite a few shared keys; readers read every range and the shared keys while
