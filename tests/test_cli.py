@@ -95,8 +95,8 @@ def fruit(tmp_path):
     return path
 
 
-def record_offsets(path):
-    """The offset of each record of the data file of *path*."""
+def offsets_in(path):
+    """The offset of each record in the data file of the database *path*."""
     return helpers.record_offsets(helpers.data_bytes(path))
 
 
@@ -333,7 +333,7 @@ def test_stat_tells_a_snapshot_that_does_not_fit(run, path):
 
 def test_check_of_a_good_database(run, fruit):
     result = run('check', fruit, check=0)
-    records = len(record_offsets(fruit))
+    records = len(offsets_in(fruit))
     assert result.stdout == (f'{fruit}/data: {records} good records in '
                              f'{len(helpers.data_bytes(fruit))} bytes\nok\n')
     assert result.stderr == ''
@@ -346,7 +346,7 @@ def flip_a_byte(path, offset):
 
 
 def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(run, fruit):
-    offsets = record_offsets(fruit)
+    offsets = offsets_in(fruit)
     flip_a_byte(fruit, offsets[2] + format.RECORD_HEAD.size + 7)  # in its value
     result = run('check', fruit)
     assert result.returncode == 1
@@ -398,7 +398,7 @@ def test_check_of_a_file_that_is_not_semidbm(run, path):
 def test_check_reports_at_most_ten_stretches(run, path):
     with semidbm.open(path, 'c') as db:
         db.update((b'k%02d' % n, b'v' * 20) for n in range(30))
-    for offset in record_offsets(path)[::2]:
+    for offset in offsets_in(path)[::2]:
         flip_a_byte(path, offset + format.RECORD_HEAD.size + 5)
     result = run('check', path)
     assert result.returncode == 1
@@ -420,7 +420,7 @@ def test_repair_of_a_good_database_changes_nothing(run, fruit):
 
 
 def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(run, fruit):
-    offsets = record_offsets(fruit)
+    offsets = offsets_in(fruit)
     flip_a_byte(fruit, offsets[3] + format.RECORD_HEAD.size + 8)  # cherry's value
     damaged = helpers.data_bytes(fruit)
     result = run('repair', fruit, check=0)
@@ -435,7 +435,7 @@ def test_repair_skips_a_bad_record_in_the_middle_and_keeps_the_original(run, fru
 
 
 def test_repair_resyncs_after_garbage_inserted_in_the_middle(run, fruit):
-    offsets = record_offsets(fruit)
+    offsets = offsets_in(fruit)
     data = helpers.data_bytes(fruit)
     helpers.write_data(fruit, data[:offsets[2] + 5] + b'junk bytes' + data[offsets[2] + 5:])
     run('repair', fruit, check=0)
@@ -453,7 +453,7 @@ def test_repair_cuts_a_torn_tail(run, fruit):
 
 def test_repair_twice_keeps_both_originals(run, fruit):
     for _ in range(2):
-        flip_a_byte(fruit, record_offsets(fruit)[0] + format.RECORD_HEAD.size)
+        flip_a_byte(fruit, offsets_in(fruit)[0] + format.RECORD_HEAD.size)
         run('repair', fruit, check=0)
     assert len(kept_copies(fruit)) == 2
 
@@ -469,7 +469,7 @@ def test_repair_refuses_a_file_with_nothing_of_semidbm(run, path):
 def test_repair_finds_the_next_record_after_a_damaged_size_field(run, path):
     with semidbm.open(path, 'c') as db:
         db.update({b'a': b'1' * 200, b'b': b'2' * 200, b'c': b'3' * 200})
-    offsets = record_offsets(path)
+    offsets = offsets_in(path)
     flip_a_byte(path, offsets[1] + format.RECORD_HEAD.size - 1)  # b's size: 200 -> 136
     result = run('repair', path, check=0)
     assert (f"damage at offset {offsets[1]}, key b'b': a checksum mismatch "
@@ -478,7 +478,7 @@ def test_repair_finds_the_next_record_after_a_damaged_size_field(run, path):
 
 
 def test_a_failed_repair_changes_nothing(fruit, monkeypatch):
-    flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
+    flip_a_byte(fruit, offsets_in(fruit)[3] + format.RECORD_HEAD.size)
     before = helpers.tree_state(fruit)
 
     def disk_full(fd, data, offset=None):
@@ -489,7 +489,7 @@ def test_a_failed_repair_changes_nothing(fruit, monkeypatch):
 
 
 def test_repair_copies_the_original_where_there_are_no_hard_links(fruit, monkeypatch):
-    flip_a_byte(fruit, record_offsets(fruit)[3] + format.RECORD_HEAD.size)
+    flip_a_byte(fruit, offsets_in(fruit)[3] + format.RECORD_HEAD.size)
     damaged = helpers.data_bytes(fruit)
 
     def no_links(source, target):
@@ -499,7 +499,7 @@ def test_repair_copies_the_original_where_there_are_no_hard_links(fruit, monkeyp
     [kept] = kept_copies(fruit)
     with open(kept, 'rb') as f:
         assert f.read() == damaged
-    assert os.stat(kept).st_ino != os.stat(os.path.join(fruit, 'data')).st_ino
+    assert os.stat(kept).st_ino != os.stat(helpers.data_path(fruit)).st_ino
 
 
 @pytest.mark.parametrize('data', [b'', b'SEMI'], ids=['empty', 'shorter than a header'])
