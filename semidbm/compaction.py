@@ -27,7 +27,14 @@ def compact(files, source, index, mode, installed):
         new_index, end = _copy_live(fd, source, index)
         return new_index, DataFile(files.data, fd, end, writable=True)
 
-    layout.replace(files, files.data, mode, fill, lambda made: installed(*made))
+    def synced(made):
+        # The sync mark says what of the new file is durable before the file takes
+        # the data file's name: a reader that opens it then, or an open after a power
+        # cut, judges it with its mark.  The old file's mark stays in the other slot.
+        compacted = made[1]
+        source.mark.record(compacted.map, compacted.end, durable=True)
+
+    layout.replace(files, files.data, mode, fill, lambda made: installed(*made), synced)
 
 
 def _copy_live(fd, source, index):

@@ -293,9 +293,6 @@ class SemiDBM(collections.abc.MutableMapping):
             self._snapshot_end = None
             compaction.compact(self._files, datafile, self._index, self._file_mode,
                                self._switch_to)
-            # Durable before anything is appended: the old mark does not match the
-            # new file, and appends after it would be judged without one.
-            self._file.mark.record(self._file.map, self._file.end, durable=True)
 
     def _switch_to(self, index, datafile):
         old = self._file

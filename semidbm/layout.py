@@ -139,7 +139,7 @@ def create(filename, mode):
     return fd
 
 
-def replace(layout, target, mode, fill, installed=None):
+def replace(layout, target, mode, fill, installed=None, synced=None):
     """Make *target* anew: write it under its temporary name, fsync it, rename it over
     *target*, fsync the directory.  Return what ``fill(fd)`` returned.
 
@@ -153,6 +153,8 @@ def replace(layout, target, mode, fill, installed=None):
     :param installed: called with fill's result right after the rename, before the
         directory is synced (so a failure there cannot leave the caller on the old,
         replaced file); it then owns the descriptor.  It must not fail.
+    :param synced: called with fill's result once the new file is synced, before the
+        rename (what must be durable before the file has its name).
     :raises OSError: on a failure up to the rename; *target* is then unchanged and
         the temporary file removed.
     :raises error: if the directory cannot be synced after the rename.
@@ -162,6 +164,8 @@ def replace(layout, target, mode, fill, installed=None):
     try:
         result = fill(fd)
         os.fsync(fd)
+        if synced is not None:
+            synced(result)
         os.replace(temp, target)
     except BaseException:
         os.close(fd)

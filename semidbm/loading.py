@@ -38,7 +38,7 @@ class Leftover(NamedTuple):
     first: int
 
 
-def scan_into(index, buf, start, size, durable_end, data_path, db_path):
+def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=None):
     """Add the records of ``buf[start:size]`` to *index*; return the data's end and
     a :class:`Leftover` or None.
 
@@ -52,6 +52,10 @@ def scan_into(index, buf, start, size, durable_end, data_path, db_path):
     Checksums of the durable records are left to reads: a damaged record in the
     middle stays indexed, and no neighbour is lost.
 
+    :param tail: the file's bytes from *durable_end* on, read with ``pread``: then
+        *buf*, a map, is read only before *durable_end*, which a writer in another
+        process never cuts (a map read past the end of a file it cut would kill
+        this process with ``SIGBUS``).
     :raises DBMLoadError: if the chain of records breaks in the durable part (or,
         with no mark, before valid records).
     """
@@ -70,8 +74,18 @@ def scan_into(index, buf, start, size, durable_end, data_path, db_path):
                 f'but damage to the file. Nothing was changed. Recover the good records '
                 f'with: python -m semidbm repair {db_path}')
         start = durable_end
+    if tail is not None:
+        return scan_tail(index, tail, durable_end)
     end, _ = _scan_verified(index, buf, start, size)
     return end, _leftover(buf, end, size)
+
+
+def scan_tail(index, tail, base):
+    """Apply the records of *tail*, a copy of the data file's bytes from offset *base*
+    on, as those after the durable end (:func:`scan_into`); return the data's end and
+    a :class:`Leftover` or None, in offsets of the file."""
+    end, _ = _scan_verified(index, tail, 0, len(tail), base)
+    return end, _leftover(tail, end - base, len(tail), base)
 
 
 def unsynced(buf, start, size):
@@ -119,11 +133,13 @@ def _scan(index, buf, start, size):
         released = _release(buf, released, start)
 
 
-def _apply(index, record, start):
-    """Apply *record* (or nothing, if None, at *start*); return where the data ends."""
+def _apply(index, record, start, base=0):
+    """Apply *record* (or nothing, if None, at *start*); return where the data ends.
+    Its offset is in a buffer that starts at offset *base* of the file."""
     if record is None:
         return start
     offset, key, value_size = record
+    offset += base
     if value_size == format.DELETED:
         index.pop(key, None)
     else:
@@ -131,16 +147,17 @@ def _apply(index, record, start):
     return offset + format.record_size(len(key), value_size)
 
 
-def _scan_verified(index, buf, start, size):
+def _scan_verified(index, buf, start, size, base=0):
     """Apply the records of ``buf[start:size]`` up to the first that does not verify
-    or is :func:`_filler_alone`; return where the applied ones end, and their count."""
-    end, count = start, 0
+    or is :func:`_filler_alone`; return where the applied ones end (*buf* starting at
+    offset *base* of the file), and their count."""
+    end, count = base + start, 0
     for record in format.scan(buf, start, size):
         offset, key, value_size = record
         if (not format.checksum_ok(buf, offset, len(key), value_size)
                 or _filler_alone(buf, offset, len(key), value_size, size)):
             break
-        end = _apply(index, record, end)
+        end = _apply(index, record, end, base)
         count += 1
     return end, count
 
@@ -175,14 +192,14 @@ def _torn_copy_at(buf, offset, size):
             and format.torn_copy(buf, offset, key_size, value_size, size))
 
 
-def _leftover(buf, end, size):
+def _leftover(buf, end, size, base=0):
     """The :class:`Leftover` after the data's *end*, or None if no valid record is
-    left there (a torn copy, pad, zeros)."""
+    left there (a torn copy, pad, zeros); *buf* starts at offset *base* of the file."""
     stop = format.content_end(buf, end, size)
     # starts_before, not an end at *stop*: a valid record whose checksum ends in 0xFF
     # bytes would be cut short.
     first = format.find_record(buf, end + 1, size, starts_before=stop)
-    return None if first == -1 else Leftover(end, stop, first)
+    return None if first == -1 else Leftover(base + end, base + stop, base + first)
 
 
 def _release(buf, released, upto):

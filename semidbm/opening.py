@@ -31,7 +31,7 @@ from semidbm.datafile import DataFile
 from semidbm.exceptions import RecoveryWarning, error
 
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
-          'n': os.O_RDWR | os.O_CREAT | os.O_TRUNC}
+          'n': os.O_RDWR | os.O_CREAT}
 #: What to do about a missing database, as the library says it.
 _MISSING_HINT = 'open it with flag "c" to create one'
 
@@ -89,7 +89,7 @@ def open_database(path, flag, mode, *, lock, lock_timeout):
 def _open_data(files, flag, mode):
     try:
         if flag == 'n':
-            snapshot.discard(files)
+            _empty(files, mode)
         fd = layout.open_file(files.data, _FLAGS[flag], mode)
     except OSError as exc:
         raise error(exc.errno, f'cannot open the database: {exc.strerror}',
@@ -103,6 +103,26 @@ def _open_data(files, flag, mode):
             raise error(exc.errno, f'cannot load the database: {exc.strerror}',
                         files.data) from exc
         raise
+
+
+def _empty(files, mode):
+    """Flag 'n': put a new, empty data file in place of the old one, if any.
+
+    A new file, not the old one truncated: a reader in another process may have the
+    old one mapped, and reading a map past the end of its file kills the reader
+    (``SIGBUS``).  A file that is not a semidbm data file is refused, not replaced.
+    """
+    snapshot.discard(files)
+    try:
+        with open(files.data, 'rb') as f:
+            header = f.read(format.HEADER.size)
+            mode = os.fstat(f.fileno()).st_mode & layout.PERMISSIONS
+    except FileNotFoundError:
+        return  # made by the open, with *mode* less the umask
+    if header:
+        loading.check_header(header, files.data)
+    layout.replace(files, files.data, mode,
+                   lambda fd: layout.write_all(fd, format.HEADER_BYTES))
 
 
 def _load(files, fd, writable):
@@ -123,8 +143,10 @@ def _load(files, fd, writable):
         index, covered = snapshot.load(files.snapshot, scanned, size, stat.st_ino) or ({}, None)
         # The snapshot was written after an fsync of all it covers: durable too.
         durable = marked if covered is None or marked is None else max(marked, covered)
+        # A reader reads past the durable end with pread: a writer may cut its pad.
+        tail = None if writable or durable is None else os.pread(fd, size - durable, durable)
         end, leftover = loading.scan_into(index, scanned, covered or format.HEADER.size,
-                                          size, durable, files.data, files.directory)
+                                          size, durable, files.data, files.directory, tail)
         if leftover is not None:
             _keep(files, scanned, leftover, writable, mode)
     except BaseException:
