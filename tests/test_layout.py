@@ -39,7 +39,6 @@ def test_compaction_keeps_the_permission_bits_of_the_data_file(private):
     with semidbm.open(private, 'w', 0o666) as db:
         db[b'key00000'] = b'overwritten'
         db.compact()
-        # The snapshot went with the old file:
         # No snapshot: it described the old file.
         assert helpers.file_modes(private) == {layout.DATA: 0o600, layout.SYNCED: 0o600}
     assert set(helpers.file_modes(private).values()) == {0o600}
