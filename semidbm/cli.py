@@ -242,6 +242,12 @@ def _recovery_lines(stats):
                       f'could not be applied (a writable open keeps them aside)'))
     lines += [('kept aside', f'{name} (apply it with: python -m semidbm repair PATH)')
               for name in stats['kept']]
+    if stats['writers']:
+        lines.append(('writer', ', '.join(f'pid {pid}' for pid in stats['writers'])))
+    others = [pid for pid in stats['readers'] if pid != os.getpid()]
+    if others:
+        lines.append(('readers', f'{len(others)} other than this one (pids '
+                      f'{", ".join(map(str, others))})'))
     return lines
 
 

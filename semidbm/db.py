@@ -8,7 +8,7 @@ import collections.abc
 import contextlib
 import threading
 
-from semidbm import compaction, format, opening, snapshot, stats
+from semidbm import catchup, compaction, format, opening, snapshot, stats
 from semidbm.exceptions import DBMChecksumError, error
 from semidbm.guards import Closed, coerce, coerce_pair
 
@@ -40,6 +40,7 @@ class SemiDBM(collections.abc.MutableMapping):
         self.readonly = not opened.datafile.writable
         self.verify_checksums = verify_checksums
         self._process_lock = opened.process_lock
+        self._shares = lock  # a reader that reopens takes its shared flock again
         self._file_mode = opened.mode
         self._version = opened.version
         self._snapshot_end = opened.snapshot_end  # close() need not rewrite a current one
@@ -128,6 +129,37 @@ class SemiDBM(collections.abc.MutableMapping):
         with self._lock:
             return stats.describe(self._files, self._index, self._file.end,
                                   self._version, self._snapshot_end, self._leftover)
+
+    def refresh(self):
+        """Bring a read-only view up to date: every write the writer beside it had
+        made when this is called is seen after it.  Between calls the view stays.
+
+        Cost: a ``stat``, and a ``pread`` of the bytes appended since the last
+        refresh; after the writer compacted (a new file), an open of the new file,
+        through its index snapshot if it has a fresh one.  Harmless on a writable
+        database, which always sees its own writes.
+        """
+        with self._io('refresh the view', 'it is as it was', write=False) as datafile:
+            if datafile.writable:
+                return
+            found = catchup.new_records(self._files, datafile)
+            if found is None:
+                return self._reopen(datafile)
+            delta, end = found
+            if delta:
+                catchup.extend(datafile, end)  # the map first: reads check no bounds
+                self._writes += 1  # a read racing this keeps nothing in the cache
+                catchup.apply(self._index, delta)
+                for key in delta:
+                    self._cache.pop(key, None)
+
+    def _reopen(self, old):
+        opened = opening.open_database(self.path, 'r', lock=self._shares,
+                                       lock_timeout=None, mode=self._file_mode)
+        self._version, self._leftover = opened.version, opened.leftover
+        self._snapshot_end = opened.snapshot_end
+        self._set_state(opened.index, opened.datafile)
+        old.detach()  # its map stays for the reads racing this one
 
     # -- writing ---------------------------------------------------------------
 

@@ -1,18 +1,24 @@
-"""Process locks on a database: one writer or any number of readers, as in gdbm.
+"""Process locks on a database: one writer at a time, and any number of readers
+beside it.
 
-On POSIX the lock is a ``fcntl.flock`` on the database *directory*.  Not on the
-data file: compaction and repair put a new data file in place with ``os.replace``,
-and a lock on the old one would then guard nothing.  Not on a lock file of its
-own: the directory is always there, so a read-only open can lock without creating
-anything and a database stays one directory holding ``data``.  A flock belongs to
-one open file, so two opens in the same process exclude each other too
-(``fcntl.lockf`` locks would not, and closing any descriptor of the file would drop
-them); the kernel releases it when a process dies.  Who holds it is read from
-``/proc/locks`` where there is one (Linux).
+On POSIX a writer holds an exclusive ``fcntl.flock`` on the database *directory*.
+Not on the data file: compaction and repair put a new data file in place with
+``os.replace``, and a lock on the old one would then guard nothing.  Not on a lock
+file of its own: the directory is always there, so nothing is created for it and a
+database stays one directory holding ``data``.  A flock belongs to one open file, so
+two writable opens in the same process exclude each other too (``fcntl.lockf``
+locks would not, and closing any descriptor of the file would drop them); the
+kernel releases it when a process dies.  ``python -m semidbm check`` takes it shared,
+to read the whole file while no writer changes it; repair takes it exclusive.
+
+A reader takes no lock that a writer waits for: it holds a shared flock on the data
+file it has open (:func:`share`), which excludes nothing and only lets
+:func:`holders` count the readers.  Who holds what is read from ``/proc/locks``
+where there is one (Linux).
 
 Windows cannot open a directory, and ``msvcrt.locking`` has no shared mode: there a
 writer creates ``PATH/lock`` and holds an exclusive lock on one byte of it, with its
-pid at the start; a reader only checks, when it opens, that no writer holds it.
+pid at the start; a reader holds nothing.
 """
 import os
 import time
@@ -57,7 +63,8 @@ def acquire(files, exclusive, mode=0o666, timeout=None):
 
     ``None`` only on Windows, for a reader (see the module's docstring).
 
-    :param exclusive: True for a writer, False for a reader.
+    :param exclusive: True for a writer (and repair), False for a check, which
+        excludes writers only while it reads.
     :param mode: permission bits of a new lock file (Windows).
     :param timeout: seconds to wait for a lock held elsewhere; ``None`` or 0 fail
         at once.
@@ -77,6 +84,32 @@ def acquire(files, exclusive, mode=0o666, timeout=None):
         os.close(fd)
         raise
     return ProcessLock(fd)
+
+
+def share(fd):
+    """Mark the data file open at *fd* as read by this process: a shared flock, which
+    no one waits for, released when *fd* is closed.  Where it cannot be taken (a
+    network file system, Windows) the reader is only not counted."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        pass
+
+
+def holders(files):
+    """Return ``(writers, readers)``: the pids that have the database of *files* open
+    for writing, and those that read its current data file ([] where the platform
+    cannot tell)."""
+    if fcntl is None:
+        return [], []
+    try:
+        writers, _ = _flock_holders(os.stat(files.directory))
+        _, readers = _flock_holders(os.stat(files.data))
+    except OSError:
+        return [], []
+    return sorted(set(writers), key=int), sorted(set(readers), key=int)
 
 
 def _wait(fd, exclusive, directory, timeout):
@@ -165,7 +198,7 @@ def _acquire_windows(files, exclusive, mode, timeout):
         return None  # no writer ever locked it
     try:
         _wait(fd, True, directory, timeout)
-        if not exclusive:
+        if not exclusive:  # check: no writer now
             os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
             os.close(fd)

@@ -42,7 +42,7 @@ class Opened(NamedTuple):
     files: layout.Layout
     index: dict
     datafile: DataFile
-    #: The lock held for this open, or None (lock=False, or a reader on Windows).
+    #: The writer's lock held for this open, or None (lock=False, or a reader).
     process_lock: Optional[process_lock.ProcessLock]
     #: The permission bits of the data file, for the files made for it later.
     mode: int
@@ -76,10 +76,14 @@ def open_database(path, flag, mode, *, lock, lock_timeout):
     else:
         files.require(_MISSING_HINT)
     writable = flag != 'r'
-    held = (process_lock.acquire(files, writable, mode, lock_timeout) if lock
+    # A writer excludes other writers; a reader excludes no one (lock.py).
+    held = (process_lock.acquire(files, True, mode, lock_timeout) if lock and writable
             else None)
     try:
-        return _open_data(files, flag, mode)._replace(process_lock=held)
+        opened = _open_data(files, flag, mode)
+        if lock and not writable:
+            process_lock.share(opened.datafile.fd)
+        return opened._replace(process_lock=held)
     except BaseException:
         if held is not None:
             held.release()

@@ -15,11 +15,15 @@
 ``unapplied``         bytes after a crash that this open found and could not apply
 ``kept``              the files that keep such bytes (``data.cut-TIMESTAMP``), until
                       ``python -m semidbm repair`` applies them
+``writers``           the pids of the processes that have it open for writing (one at
+                      the most; [] where the platform cannot tell)
+``readers``           the pids of the processes that read its current data file
+                      (this one among them, if it does)
 ====================  ==========================================================
 """
 import os
 
-from semidbm import format, layout
+from semidbm import format, layout, lock
 
 
 def describe(files, index, end, version, snapshot_end, leftover):
@@ -33,7 +37,13 @@ def describe(files, index, end, version, snapshot_end, leftover):
             'file_size': end, 'live_bytes': live, 'dead_bytes': end - live,
             'reclaimable': (end - live) / end, **_snapshot(files, snapshot_end, end),
             'unapplied': 0 if leftover is None else leftover.stop - leftover.cut,
-            'kept': files.kept(layout.KEPT_CUT)}
+            'kept': files.kept(layout.KEPT_CUT), **_holders(files)}
+
+
+def _holders(files):
+    writers, readers = lock.holders(files)
+    return {'writers': [int(pid) for pid in writers],
+            'readers': [int(pid) for pid in readers]}
 
 
 def _snapshot(files, covered, end):

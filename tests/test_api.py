@@ -215,7 +215,8 @@ def test_stats_counts_live_and_dead_bytes_as_compact_finds_them(path):
             'path': path, 'format': '1.1', 'keys': 2, 'file_size': written,
             'live_bytes': live, 'dead_bytes': written - live,
             'reclaimable': (written - live) / written,
-            'snapshot': 'none', 'snapshot_covers': 0, 'unapplied': 0, 'kept': []}
+            'snapshot': 'none', 'snapshot_covers': 0, 'unapplied': 0, 'kept': [],
+            'writers': [os.getpid()], 'readers': []}
         db.compact()
         after = db.stats()
     assert after['file_size'] == after['live_bytes'] == live

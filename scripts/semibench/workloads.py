@@ -14,7 +14,7 @@ from . import memory
 
 WORKLOADS = ('fill_sequential', 'fill_random', 'load', 'read_sequential', 'read_random',
              'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential',
-             'sync_each', 'close_each')
+             'sync_each', 'close_each', 'refresh', 'read_beside_writer')
 # The workloads that make their own database; the others need a filled one first.
 FILLING = ('fill_sequential', 'fill_random', 'update_batch', 'sync_each', 'close_each')
 # The durable workloads wait for the disk on every operation: a few hundred of them
@@ -246,6 +246,47 @@ class Bench:
         self.check(pairs[-1][0], pairs[-1][1], self.batch_path)
         shutil.rmtree(os.path.dirname(self.batch_path))
         return seconds, len(pairs), self.data.pair_size
+
+    # Readers beside a writer (stores with refresh(): a reader that follows a writer).
+
+    def refresh(self):
+        """A writer in this process stores every pair BATCH at a time; after each
+        batch a reader opened beside it calls refresh(): records picked up a second."""
+        self.close_reader()
+        pairs = list(zip(self.data.keys, self.data.new_values))
+        writer = self.module.open(self.path, 'w')
+        reader = self.module.open(self.path, 'r')
+        if getattr(reader, 'refresh', None) is None:
+            reader.close()
+            writer.close()
+            raise Skip('no refresh()')
+        seconds = 0.0
+        for start in range(0, len(pairs), BATCH):
+            writer.update(pairs[start:start + BATCH])
+            began = time.perf_counter()
+            reader.refresh()
+            seconds += time.perf_counter() - began
+        if reader[pairs[-1][0]] != pairs[-1][1]:
+            raise AssertionError('refresh() did not pick up the last batch')
+        reader.close()
+        writer.close()
+        return seconds, len(pairs), self.data.pair_size
+
+    def read_beside_writer(self):
+        """read_random, by a reader opened while a writer has the database open."""
+        self.close_reader()
+        writer = self.module.open(self.path, 'w')
+        try:
+            reader = self.module.open(self.path, 'r')
+        except Exception as exc:  # a store whose writer excludes readers
+            writer.close()
+            raise Skip(f'no reader beside a writer ({type(exc).__name__})')
+        try:
+            return (self._timed(reader, read_all, self.data.lookup_keys, close=False),
+                    len(self.data.lookup_keys), self.data.pair_size)
+        finally:
+            reader.close()
+            writer.close()
 
     # The read workloads: the database is already open (by load, or untimed).
 
