@@ -32,7 +32,7 @@ def compact(files, source, index, mode, installed):
         # the data file's name: a reader that opens it then, or an open after a power
         # cut, judges it with its mark.  The old file's mark stays in the other slot.
         compacted = made[1]
-        source.mark.record(compacted.map, compacted.end, durable=True)
+        source.mark.record(compacted.map, compacted.end)
 
     layout.replace(files, files.data, mode, fill, lambda made: installed(*made), synced)
 

@@ -29,7 +29,7 @@ class DataFile:
     :param fd: an open descriptor, owned from now on (closed by :meth:`close`).
     :param end: the logical end (everything after it is pad or a torn tail).
     :param scanned: a read-only map of the whole file, made to scan it: a read-only
-        DataFile keeps it rather than map the file twice.
+        DataFile keeps it rather than map the file twice (required when read-only).
     :ivar mark: the :class:`~semidbm.syncmark.SyncMark` that :meth:`sync` moves on
         (writable only; owned, closed by :meth:`close`).
     """
@@ -46,11 +46,8 @@ class DataFile:
             os.ftruncate(fd, end)
             self.size = end
             self.map = self._map()
-        elif scanned is not None:
-            self.size, self.map = len(scanned), scanned
         else:
-            self.size = os.fstat(fd).st_size
-            self.map = self._map()
+            self.size, self.map = len(scanned), scanned
 
     def _map(self):
         access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
@@ -120,12 +117,11 @@ class DataFile:
 
     def sync(self):
         """Make everything appended so far durable: ``msync`` and ``fsync``; then the
-        sync mark says so."""
+        sync mark (:attr:`mark`, which a writable file has once opened) says so."""
         if self.writable:
             self.map.flush()
             os.fsync(self.fd)
-            if self.mark is not None:
-                self.mark.record(self.map, self.end, durable=True)
+            self.mark.record(self.map, self.end)
 
     def inode(self):
         """The file's inode number (which an index snapshot is tied to)."""

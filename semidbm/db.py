@@ -207,8 +207,6 @@ class SemiDBM(collections.abc.MutableMapping):
                 raise KeyError(key)
             try:
                 self._file.append(format.encode_delete(key))
-            except error:  # the db is closed
-                raise
             except OSError as exc:
                 raise self._error(exc, 'append to the database', _NOTHING_WRITTEN) from exc
             del index[key]

@@ -38,7 +38,8 @@ class Leftover(NamedTuple):
     first: int
 
 
-def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=None):
+def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=None, *,
+              lost_blocks=True):
     """Add the records of ``buf[start:size]`` to *index*; return the data's end and
     a :class:`Leftover` or None.
 
@@ -52,6 +53,9 @@ def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=Non
     Checksums of the durable records are left to reads: a damaged record in the
     middle stays indexed, and no neighbour is lost.
 
+    :param lost_blocks: whether the bytes after *durable_end* may hold blocks that a
+        power cut lost (not since the machine has run on: :mod:`semidbm.syncmark`);
+        if not, a record of zeros is a record wherever it is.
     :param tail: the file's bytes from *durable_end* on, read with ``pread``: then
         *buf*, a map, is read only before *durable_end*, which a writer in another
         process never cuts (a map read past the end of a file it cut would kill
@@ -75,24 +79,24 @@ def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=Non
                 f'with: python -m semidbm repair {db_path}')
         start = durable_end
     if tail is not None:
-        return scan_tail(index, tail, durable_end)
-    end, _ = _scan_verified(index, buf, start, size)
+        return scan_tail(index, tail, durable_end, lost_blocks=lost_blocks)
+    end, _ = _scan_verified(index, buf, start, size, lost_blocks=lost_blocks)
     return end, _leftover(buf, end, size)
 
 
-def scan_tail(index, tail, base):
+def scan_tail(index, tail, base, lost_blocks=False):
     """Apply the records of *tail*, a copy of the data file's bytes from offset *base*
     on, as those after the durable end (:func:`scan_into`); return the data's end and
     a :class:`Leftover` or None, in offsets of the file."""
-    end, _ = _scan_verified(index, tail, 0, len(tail), base)
+    end, _ = _scan_verified(index, tail, 0, len(tail), base, lost_blocks)
     return end, _leftover(tail, end - base, len(tail), base)
 
 
-def unsynced(buf, start, size):
+def unsynced(buf, start, size, lost_blocks=True):
     """Return what recovery makes of ``buf[start:size]``, the bytes past the durable
     end: ``(records, end, leftover)``, the count of records it applies, where they
     end, and the :class:`Leftover` (or None)."""
-    end, records = _scan_verified({}, buf, start, size)
+    end, records = _scan_verified({}, buf, start, size, lost_blocks=lost_blocks)
     return records, end, _leftover(buf, end, size)
 
 
@@ -147,7 +151,7 @@ def _apply(index, record, start, base=0):
     return offset + format.record_size(len(key), value_size)
 
 
-def _scan_verified(index, buf, start, size, base=0):
+def _scan_verified(index, buf, start, size, base=0, lost_blocks=True):
     """Apply the records of ``buf[start:size]`` up to the first that does not verify
     or is :func:`_filler_alone`; return where the applied ones end (*buf* starting at
     offset *base* of the file), and their count."""
@@ -155,14 +159,14 @@ def _scan_verified(index, buf, start, size, base=0):
     for record in format.scan(buf, start, size):
         offset, key, value_size = record
         if (not format.checksum_ok(buf, offset, len(key), value_size)
-                or _filler_alone(buf, offset, len(key), value_size, size)):
+                or _filler_alone(buf, offset, len(key), value_size, size, lost_blocks)):
             break
         end = _apply(index, record, end, base)
         count += 1
     return end, count
 
 
-def _filler_alone(buf, offset, key_size, value_size, size):
+def _filler_alone(buf, offset, key_size, value_size, size, lost_blocks=True):
     """Tell whether the record at *offset* is :func:`~semidbm.format.filler` with
     nothing after it that shows a writer wrote it.
 
@@ -171,9 +175,11 @@ def _filler_alone(buf, offset, key_size, value_size, size):
     kill cut short (:func:`semidbm.format.torn_copy`), which is what a live writer
     leaves after its last records.  A block of zeros has none of these after its
     first twelve bytes; a head and then only pad, followed by pad, is itself a copy
-    torn after its head.
+    torn after its head.  Without *lost_blocks* a record of zeros is always real.
     """
     if not format.filler(buf, offset, key_size, value_size):
+        return False
+    if not lost_blocks and not key_size and not value_size:
         return False
     after = offset + format.record_size(key_size, value_size)
     if format.valid_record_at(buf, after, size):

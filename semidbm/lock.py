@@ -150,11 +150,11 @@ def _holder(fd, exclusive):
     """Describe who holds the lock that *fd* could not get."""
     if fcntl is None:
         return _windows_holder(fd)
-    writers, readers = _flock_holders(os.fstat(fd))
+    writers, checkers = _flock_holders(os.fstat(fd))  # on the directory: see above
     if writers:
         return f'the database is locked by {_pids(writers)}, which has it open for writing'
-    if readers and exclusive:
-        return f'the database is open read-only by {_pids(readers)}'
+    if checkers and exclusive:
+        return f'the database is being checked by {_pids(checkers)}'
     if exclusive:
         return 'the database is open in another process'
     return 'the database is open for writing in another process'

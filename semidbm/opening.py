@@ -146,11 +146,12 @@ def _load(files, fd, writable):
         marked = syncmark.durable_end(files, scanned, size)
         index, covered = snapshot.load(files.snapshot, scanned, size, stat.st_ino) or ({}, None)
         # The snapshot was written after an fsync of all it covers: durable too.
-        durable = marked if covered is None or marked is None else max(marked, covered)
+        durable = None if marked is None else max(marked.end, covered or 0)
         # A reader reads past the durable end with pread: a writer may cut its pad.
         tail = None if writable or durable is None else os.pread(fd, size - durable, durable)
         end, leftover = loading.scan_into(index, scanned, covered or format.HEADER.size,
-                                          size, durable, files.data, files.directory, tail)
+                                          size, durable, files.data, files.directory, tail,
+                                          lost_blocks=not (marked and marked.same_boot))
         if leftover is not None:
             _keep(files, scanned, leftover, writable, mode)
     except BaseException:

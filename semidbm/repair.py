@@ -137,19 +137,20 @@ def check(path, progress=None, lock_timeout=None):
     files = layout.Layout(path)
     with _locked(files, False, lock_timeout), mapped(files.data) as (buf, size):
         report = Report(files.data, size)
-        durable = syncmark.durable_end(files, buf, size) if size else None
-        for _ in walk(buf, size if durable is None else durable, report, progress):
+        marked = syncmark.durable_end(files, buf, size) if size else None
+        for _ in walk(buf, size if marked is None else marked.end, report, progress):
             pass
-        if durable is not None:
-            _check_unsynced(buf, durable, size, report)
+        if marked is not None:
+            _check_unsynced(buf, marked, size, report)
         report.kept = files.kept(layout.KEPT_CUT)
     return report
 
 
-def _check_unsynced(buf, durable, size, report):
+def _check_unsynced(buf, marked, size, report):
     """What the next open makes of the bytes past the durable end, into *report*."""
-    records, end, report.leftover = loading.unsynced(buf, durable, size)
-    report.durable_end = durable
+    records, end, report.leftover = loading.unsynced(buf, marked.end, size,
+                                                     not marked.same_boot)
+    report.durable_end = marked.end
     report.records += records
     content_end = format.content_end(buf, end, size)
     report.pad = size - content_end

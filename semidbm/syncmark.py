@@ -5,15 +5,18 @@ After an ``fsync`` of the data file returns, its logical end is written to
 disk sector each, taken in turn, so that a write torn by a power cut leaves the other
 slot whole::
 
-    slot:  +----------+-----+-----+----------+----------+-------+
-           | SEMISYNC | seq | end | head crc | tail crc | crc   |   <8sQQIII
-           +----------+-----+-----+----------+----------+-------+
+    slot:  +----------+-----+-----+----------+----------+------+-----+
+           | SEMISYNC | seq | end | head crc | tail crc | boot | crc |   <8sQQII16sI
+           +----------+-----+-----+----------+----------+------+-----+
 
 ``end`` is the durable end; the two probe checksums (:func:`semidbm.format.probes`)
 tie the mark to the data file's contents, not to its inode: a copy of the directory
 keeps its mark, a data file that another program replaced (semidbm 0.5.1's
-compaction) does not match it and the mark is ignored.  ``crc`` covers the fields
-before it.
+compaction) does not match it and the mark is ignored.  ``boot`` names the boot of
+the machine that wrote it (Linux's ``boot_id``; zeros where there is none): while the
+machine has not restarted since, the bytes after the durable end are exactly what the
+writer wrote (a killed process leaves the page cache whole), and no block of them can
+be one a power cut lost.  ``crc`` covers the fields before it.
 
 What the mark buys (``docs/reliability.rst``): the bytes before ``end`` were durable,
 so damage there is refused as damage; the bytes after it may be what a power cut made
@@ -25,37 +28,61 @@ in a power cut would leave an older, smaller end, still true, but then the recor
 synced since would be judged by the rules for unsynced bytes, which may set aside a
 real record of an empty key and value (found by tests/test_powercut.py's long run).
 """
+import functools
 import os
 import struct
+import uuid
+from typing import NamedTuple
 from zlib import crc32
 
 from semidbm import format, layout
 
 MAGIC = b'SEMISYNC'
-SLOT = struct.Struct('<8sQQII')
+SLOT = struct.Struct('<8sQQII16s')
+#: Where the machine's boot is named (Linux).
+BOOT_ID = '/proc/sys/kernel/random/boot_id'
 CHECKSUM = struct.Struct('<I')
 #: Each slot has a disk sector of its own.
 SLOT_SPACING = 512
 _SLOTS = 2
 
 
+class Durable(NamedTuple):
+    """What a mark that matches says: the durable *end*, and whether the machine has
+    run on since it was written (*same_boot*: no block after it can be a lost one)."""
+
+    end: int
+    same_boot: bool
+
+
+@functools.lru_cache(maxsize=1)
+def boot():
+    """The 16 bytes naming this boot of the machine, or zeros where it has no name."""
+    try:
+        with open(BOOT_ID, encoding='ascii') as f:
+            return uuid.UUID(f.read().strip()).bytes
+    except (OSError, ValueError):
+        return bytes(16)
+
+
 def _pack(seq, buf, end):
-    body = SLOT.pack(MAGIC, seq, end, *format.probes(buf, end))
+    body = SLOT.pack(MAGIC, seq, end, *format.probes(buf, end), boot())
     return body + CHECKSUM.pack(crc32(body))
 
 
 def _unpack(blob):
-    """Return ``(seq, end, probes)`` of a slot's bytes, or None if it is not whole."""
+    """Return ``(seq, end, probes, boot)`` of a slot's bytes, or None if it is not
+    whole."""
     size = SLOT.size + CHECKSUM.size
     if len(blob) < size or crc32(blob[:SLOT.size]) != CHECKSUM.unpack_from(blob, SLOT.size)[0]:
         return None
-    magic, seq, end, head, tail = SLOT.unpack_from(blob)
-    return (seq, end, (head, tail)) if magic == MAGIC else None
+    magic, seq, end, head, tail, booted = SLOT.unpack_from(blob)
+    return (seq, end, (head, tail), booted) if magic == MAGIC else None
 
 
 def durable_end(files, buf, size):
-    """Return the durable end of the data in *buf* (*size* bytes) that the mark of
-    *files* gives, or None: no mark, or none that matches these contents."""
+    """Return the :class:`Durable` end of the data in *buf* (*size* bytes) that the
+    mark of *files* gives, or None: no mark, or none that matches these contents."""
     try:
         with open(files.synced, 'rb') as f:
             blob = f.read(SLOT_SPACING * _SLOTS)
@@ -63,9 +90,9 @@ def durable_end(files, buf, size):
         return None
     slots = filter(None, (_unpack(blob[at:at + SLOT_SPACING])
                           for at in range(0, len(blob), SLOT_SPACING)))
-    for seq, end, probes in sorted(slots, reverse=True):  # the newest that matches
+    for seq, end, probes, booted in sorted(slots, reverse=True):  # the newest matching
         if format.HEADER.size <= end <= size and format.probes(buf, end) == probes:
-            return end
+            return Durable(end, booted != bytes(16) and booted == boot())
     return None
 
 
@@ -96,17 +123,16 @@ class SyncMark:
             return cls.create(files, buf, end, mode)
         mark = cls(fd, max(_seqs(fd), default=0))
         if not matched:
-            mark.record(buf, end, durable=True)
+            mark.record(buf, end)
         return mark
 
-    def record(self, buf, end, durable=False):
-        """Write that ``buf[:end]`` is durable (the caller fsynced it); with *durable*,
-        make the mark durable too."""
+    def record(self, buf, end):
+        """Write, durably, that ``buf[:end]`` is durable (the caller fsynced it)."""
         self.seq += 1
         layout.write_all(self.fd, _pack(self.seq, buf, end),
                          self.seq % _SLOTS * SLOT_SPACING)
-        if durable:  # only the slot's bytes need to reach the disk, not the file's times
-            (os.fdatasync if hasattr(os, 'fdatasync') else os.fsync)(self.fd)
+        # Only the slot's bytes need to reach the disk, not the file's times.
+        (os.fdatasync if hasattr(os, 'fdatasync') else os.fsync)(self.fd)
 
     def close(self):
         os.close(self.fd)

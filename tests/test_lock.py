@@ -16,6 +16,7 @@ import pytest
 
 import helpers
 import semidbm
+import semidbm.repair
 from semidbm import layout, lock
 
 fcntl = pytest.importorskip('fcntl', reason='flock is POSIX')
@@ -372,3 +373,47 @@ def test_windows_acquire_in_a_missing_directory(tmp_path, windows):
     with pytest.raises(semidbm.error, match='no such database directory'):
         lock.acquire(layout.Layout(tmp_path / 'missing'), True)
     assert lock.acquire(layout.Layout(tmp_path / 'missing'), False) is None
+
+
+# -- checks, readers and holders ----------------------------------------------------
+
+def test_a_writer_is_refused_while_a_check_reads_the_file(existing):
+    held = lock.acquire(layout.Layout(existing), False)  # what semidbm check holds
+    try:
+        with pytest.raises(semidbm.error, match=r'being checked by pid \d+ \(this process\)'):
+            semidbm.open(existing, 'w')
+        with semidbm.open(existing, 'r') as reader:  # a reader is not refused
+            assert reader[b'a'] == b'1'
+    finally:
+        held.release()
+        held.release()  # a second release does nothing
+    with semidbm.open(existing, 'w'):
+        pass
+
+
+def test_a_check_is_refused_while_a_writer_writes_even_unnamed(existing, monkeypatch):
+    monkeypatch.setattr(lock, '_flock_holders', lambda st: ([], []))
+    with semidbm.open(existing, 'w'):
+        with pytest.raises(semidbm.error, match='open for writing in another process'):
+            semidbm.repair.check(existing)
+
+
+def test_a_reader_where_flock_fails_is_only_not_counted(existing, monkeypatch):
+    real = lock.fcntl.flock
+
+    def no_shared_locks(fd, operation):
+        if operation & lock.fcntl.LOCK_SH:
+            raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+        return real(fd, operation)
+    monkeypatch.setattr(lock.fcntl, 'flock', no_shared_locks)
+    with semidbm.open(existing, 'r') as reader:
+        assert reader[b'a'] == b'1'
+        assert reader.stats()['readers'] == []
+
+
+def test_windows_a_check_looks_for_a_writer_and_readers_are_not_counted(existing, windows):
+    assert semidbm.repair.check(existing).ok  # no writer: the check runs
+    with semidbm.open(existing, 'w') as writer:
+        with pytest.raises(semidbm.error, match=f'locked by pid {os.getpid()}'):
+            semidbm.repair.check(existing)
+        assert writer.stats()['writers'] == writer.stats()['readers'] == []
