@@ -135,6 +135,7 @@ def create(filename, mode):
             os.fchmod(fd, mode)  # the umask was applied once already, to the original
     except BaseException:
         os.close(fd)
+        remove(filename)  # made with other bits than it should have: not left behind
         raise
     return fd
 

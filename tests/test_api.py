@@ -249,7 +249,70 @@ def test_stats_tells_the_state_of_the_snapshot(path):
         assert db.stats()['snapshot'] == 'invalid'
 
 
+def test_stats_still_answers_when_the_directory_is_gone(path):
+    """Renamed or removed under an open database: what the open knows is still told."""
+    db = semidbm.open(path, 'c')
+    db[b'a'] = b'1'
+    os.rename(path, path + '.moved')
+    stats = db.stats()
+    assert (stats['keys'], stats['kept'], stats['writers'], stats['readers']) == (
+        1, [], [], [])
+    db.close()
+    assert helpers.contents(path + '.moved') == {b'a': b'1'}
+
+
 # -- the rest of the surface --------------------------------------------------------------
+
+def test_a_batch_holds_its_writes_together_and_syncs_only_if_asked(path, monkeypatch):
+    synced = []
+    with semidbm.open(path, 'c') as db:
+        monkeypatch.setattr(db, 'sync', lambda: synced.append(True))
+        with db.batch() as same:
+            assert same is db
+            db[b'a'] = b'1'
+        assert synced == []
+        with db.batch(sync=True):
+            db[b'b'] = b'2'
+        assert synced == [True]
+    assert helpers.contents(path) == {b'a': b'1', b'b': b'2'}
+
+
+def test_a_read_racing_close_in_another_thread_says_closed(path):
+    """The index lookup succeeds, then another thread closes the db before the map
+    is sliced: the read raises the closed error, not TypeError."""
+    db = semidbm.open(path, 'c')
+    db[b'k'] = b'v'
+
+    class ClosingIndex(dict):
+        def __getitem__(self, key):
+            entry = dict.__getitem__(self, key)
+            db.close()
+            return entry
+    db._set_state(ClosingIndex(db._index), db._file)
+    with pytest.raises(semidbm.error, match='closed'):
+        db[b'k']
+
+
+def test_a_db_whose_close_fails_is_collected_quietly(path, monkeypatch):
+    db = semidbm.open(path, 'c')
+
+    def failing_close(self):
+        raise OSError(5, 'Input/output error')
+    monkeypatch.setattr(datafile.DataFile, 'close', failing_close)
+    with pytest.raises(semidbm.error):
+        db.close()
+    del db  # __del__ closes again: closed already, nothing raised
+    db = semidbm.open(path + '2', 'c')
+    db.__del__()  # a close that fails inside __del__ is swallowed
+    monkeypatch.undo()
+
+
+def test_flag_n_over_an_empty_data_file(path):
+    helpers.write_data(path, b'')
+    with semidbm.open(path, 'n') as db:
+        db[b'a'] = b'1'
+    assert helpers.contents(path) == {b'a': b'1'}
+
 
 def test_version():
     assert isinstance(semidbm.__version__, str)

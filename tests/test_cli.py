@@ -380,7 +380,10 @@ def test_check_reports_a_torn_tail_of_a_file_with_no_sync_mark_as_damage(run, fr
     assert f'damage at offset {len(data)}: a torn tail' in result.stdout
 
 
-def test_check_says_pad_is_no_damage(run, fruit):
+@pytest.mark.parametrize('marked', [True, False], ids=['with its sync mark', 'by 0.5.1'])
+def test_check_says_pad_is_no_damage(run, fruit, marked):
+    if not marked:
+        os.remove(os.path.join(fruit, layout.SYNCED))
     helpers.write_data(fruit, helpers.data_bytes(fruit) + format.PAD_BYTE * 1000)
     result = run('check', fruit, check=0)
     assert '1000 bytes of pad at the end' in result.stdout
@@ -665,9 +668,12 @@ def test_reading_commands_run_beside_a_writer(run, fruit):
     with semidbm.open(fruit, 'w') as db:
         db[b'kiwi'] = b'brown'  # not synced: the reader sees it all the same
         assert run('get', fruit, 'kiwi', check=0).stdout == 'brown'
-        stat = stat_lines(run, fruit)
+        with semidbm.open(fruit, 'r'):  # a reader in this process too
+            stat = stat_lines(run, fruit)
         assert stat['keys'].strip() == '4'
         assert stat['writer'].strip() == f'pid {os.getpid()}'
+        if run is run_subprocess:  # stat's own process is not among the others
+            assert stat['readers'].strip() == f'1 other than this one (pids {os.getpid()})'
 
 
 def test_lock_timeout_waits_for_the_lock(run, fruit):
@@ -831,16 +837,21 @@ def test_stat_and_check_show_kept_records_and_repair_applies_them(run, fruit):
     db = semidbm.open(fruit, 'w')
     db[b'lost'] = b'x' * 50
     db[b'late'] = b'after the lost one'
+    del db[b'apple']
     data = bytearray(helpers.data_bytes(fruit))
     db.close()
     data[data.index(b'x' * 50)] ^= 0x01
     helpers.write_data(fruit, bytes(data).rstrip(format.PAD_BYTE))
+    before = stat_lines(run, fruit)  # a read-only open: it warns and keeps nothing
+    assert 'could not be applied' in before['unapplied']
+    assert 'they hold records after a lost one' in run('check', fruit, check=0).stdout
     with pytest.warns(semidbm.RecoveryWarning):
         semidbm.open(fruit, 'w').close()
     [kept] = layout.Layout(fruit).kept(layout.KEPT_CUT)
     assert stat_lines(run, fruit)['kept aside'].strip().startswith(kept)
     assert f'kept aside by a recovery: {kept}' in run('check', fruit, check=0).stdout
     result = run('repair', fruit, check=0)
-    assert f'applied 1 record kept aside in {kept}' in result.stdout
-    assert helpers.contents(fruit) == {**FRUIT, b'late': b'after the lost one'}
+    assert f'applied 2 records kept aside in {kept}' in result.stdout
+    assert helpers.contents(fruit) == {**{k: v for k, v in FRUIT.items() if k != b'apple'},
+                                       b'late': b'after the lost one'}
     assert 'kept aside' not in stat_lines(run, fruit)

@@ -22,6 +22,7 @@ import pytest
 
 import helpers
 import semidbm
+import semidbm.repair
 from semidbm import datafile, layout, opening, snapshot
 
 BIG = b'x' * (3 * datafile.MIN_GROWTH)  # more than the pad left: the file must grow
@@ -450,3 +451,34 @@ def test_a_delete_that_cannot_be_written_raises_and_keeps_the_key(path, monkeypa
         del db[b'a']
         assert b'a' not in db
     assert helpers.contents(path, verify_checksums=True) == {}
+
+
+# -- permissions and reads that fail ------------------------------------------------------
+
+def test_a_compaction_whose_copy_cannot_be_given_its_mode_changes_nothing(path, faults):
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+        db[b'a'] = b'2'
+    before = helpers.data_bytes(path)
+    with semidbm.open(path, 'w') as db:
+        faults['fchmod'] = raising(errno.EPERM)
+        with pytest.raises(semidbm.error) as info:
+            db.compact()
+        assert info.value.errno == errno.EPERM
+        del faults['fchmod']
+        assert sorted(os.listdir(path)) == ['data', layout.SYNCED]  # no copy left
+    assert helpers.data_bytes(path) == before
+
+
+def test_a_check_of_a_data_file_that_cannot_be_read_says_so(path, faults):
+    semidbm.open(path, 'c').close()
+    data = helpers.data_path(path)
+
+    def refuse_data(name, flags, *args):
+        if name == data:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return os.open(name, flags, *args)
+    faults['open'] = refuse_data
+    with pytest.raises(semidbm.error, match='cannot read the data file') as info:
+        semidbm.repair.check(path)
+    assert info.value.errno == errno.EACCES

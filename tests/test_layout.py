@@ -74,3 +74,9 @@ def test_the_snapshot_is_written_with_the_data_files_bits_after_a_chmod(private)
     # The sync mark was made at 0o600, with the database, and keeps its bits.
     assert helpers.file_modes(private) == {layout.DATA: 0o640, layout.SNAPSHOT: 0o640,
                                            layout.SYNCED: 0o600}
+
+
+def test_on_windows_no_directory_is_synced(tmp_path, monkeypatch):
+    """Windows cannot open a directory; its file systems need no such step."""
+    monkeypatch.setattr(layout.os, 'name', 'nt')
+    layout.fsync_directory(str(tmp_path / 'not even there'))  # no open, no error

@@ -279,6 +279,19 @@ def test_update_from_mapping_pairs_and_keywords(backend, path, db):
     assert backend.contents(path) == expected
 
 
+def test_update_from_an_object_with_keys_and_getitem(backend, path, db):
+    """Not a Mapping: anything with keys() and [], as dict.update takes."""
+    class Pairs:
+        def keys(self):
+            return [b'a', b'b']
+
+        def __getitem__(self, key):
+            return key * 2
+    db.update(Pairs())
+    db.close()
+    assert backend.contents(path) == {b'a': b'aa', b'b': b'bb'}
+
+
 def test_clear(backend, path, db):
     db.update(SAMPLE)
     db.clear()

@@ -605,3 +605,12 @@ def test_a_killed_writers_run_of_empty_records_is_kept_until_a_reboot(path, requ
     assert opened(path, 'r') == ({**DURABLE, b'': b''}, [])
     request.getfixturevalue('reboot')()
     assert opened(path, 'r') == (DURABLE, [])
+
+
+def test_zeros_then_a_few_bytes_at_the_end_are_no_record(path, reboot):
+    """Twelve zero bytes, then fewer than a record head of other bytes, then the end
+    of the file: a block of zeros cut short, not a put of an empty key."""
+    data = durable_then(path).rstrip(format.PAD_BYTE)
+    reboot()
+    helpers.write_data(path, data + bytes(12) + b'\x01\x02\x03')
+    assert opened(path, 'r') == (DURABLE, [])
