@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import semidbm
 from semidbm import repair
@@ -182,9 +183,16 @@ class Progress:
 
 
 def _open(args, path, flag):
-    # Every value the command line prints is verified: it never shows damage as data.
-    return semidbm.open(path, flag, lock_timeout=args.lock_timeout,
-                        verify_checksums=True)
+    """Open *path*; what recovery after a crash warns of is one line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', semidbm.RecoveryWarning)
+        # Every value the command line prints is verified: it never shows damage.
+        db = semidbm.open(path, flag, lock_timeout=args.lock_timeout,
+                          verify_checksums=True)
+    for warning in caught:
+        print(f'semidbm {args.command}: warning: {_one_line(warning.message)}',
+              file=sys.stderr)
+    return db
 
 
 def _decode(text, encoding, what):
