@@ -35,9 +35,10 @@ def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666
         if missing, 'n' always a new, empty database.
     :param mode: permission bits (less the umask) of files created.
     :param verify_checksums: verify each value's checksum on every read.
-    :param lock: lock the database against other processes (and other opens): a
-        writable open excludes every other open, a read-only one only writers (see
-        ``docs/sharing.rst``).  False takes no lock, for those who know.
+    :param lock: lock the database against a second writer, in this process or
+        another; readers open beside a writer and follow it with
+        :meth:`SemiDBM.refresh` (see ``docs/sharing.rst``).  False takes no lock,
+        for those who know.
     :param lock_timeout: seconds to wait for a lock held elsewhere (default: fail at
         once with :data:`error`, "locked by pid ...").
     :param cache_size: how many recently read values (of up to 1 KiB each) to keep in

@@ -12,7 +12,7 @@ flag 'n') is opened anew, through its index snapshot when it has a fresh one.
 import mmap
 import os
 
-from semidbm import loading
+from semidbm import format, loading, syncmark
 
 
 class Delta(dict):
@@ -22,18 +22,45 @@ class Delta(dict):
         self[key] = None
 
 
+#: How much of what follows its end a refresh reads at a time: the writer's file has
+#: its preallocated tail (up to 16 MiB of pad) after the records, and a refresh with
+#: nothing new should read one block of it, not all of it.
+CHUNK = 1 << 16
+#: A record of zeros is judged by the record after it (loading._filler_alone).
+_LOOKAHEAD = 2 * format.OVERHEAD
+
+
 def new_records(files, datafile):
     """Return ``(delta, end)`` for what was appended to *datafile* since its end, or
     None when the data file is another one now (to be opened anew)."""
     st = os.stat(files.data)
     if st.st_ino != datafile.inode() or st.st_size < datafile.end:
         return None
-    delta = Delta()
-    if st.st_size == datafile.end:
-        return delta, datafile.end
-    tail = os.pread(datafile.fd, st.st_size - datafile.end, datafile.end)
-    end, _ = loading.scan_tail(delta, tail, datafile.end)
+    if datafile.lost_blocks:  # opened after a power cut: until a writer syncs again
+        datafile.lost_blocks = not syncmark.written_this_boot(files)
+    delta, end, chunk = Delta(), datafile.end, CHUNK
+    while end < st.st_size:
+        tail = os.pread(datafile.fd, min(chunk, st.st_size - end), end)
+        applied = loading.apply_tail(delta, tail, end, datafile.lost_blocks)
+        if applied > end:
+            end, chunk = applied, CHUNK
+            continue
+        # Nothing whole here: the end of what was written, or a record longer than
+        # the chunk (then read it whole).
+        needed = _record_length(tail) + _LOOKAHEAD
+        if needed <= len(tail) or len(tail) < chunk:
+            break
+        chunk = needed
     return delta, end
+
+
+def _record_length(tail):
+    if len(tail) < format.RECORD_HEAD.size:
+        return 0
+    key_size, value_size = format.RECORD_HEAD.unpack_from(tail, 0)
+    if key_size < 0 or value_size < format.DELETED:
+        return 0
+    return format.record_size(key_size, value_size)
 
 
 def extend(datafile, end):

@@ -88,7 +88,8 @@ def _subcommands():
         ('check', cmd_check, "verify every record's checksum (exit status 1 on "
          'damage)', _path_only),
         ('repair', cmd_repair, 'recover every good record of a damaged database, '
-         'keeping the original as PATH/data.corrupt-TIMESTAMP', _path_only),
+         'keeping the original as PATH/data.corrupt-TIMESTAMP, and apply the records '
+         'a recovery kept aside', _repair_arguments),
         ('compact', cmd_compact, 'rewrite the data file with only the live records',
          _path_only),
         ('get', cmd_get, 'write the value of KEY to standard output', key),
@@ -108,6 +109,13 @@ def _subcommands():
 
 def _path_only(sub):
     sub.add_argument('path', metavar='PATH', help='the database directory')
+
+
+def _repair_arguments(sub):
+    _path_only(sub)
+    sub.add_argument('--force', action='store_true',
+                     help='apply kept records even when the database was written to '
+                     'since they were kept (they may overwrite newer values)')
 
 
 def _encoding(sub):
@@ -322,12 +330,16 @@ def cmd_repair(args):
     """Rewrite the data file with every record that verifies, keeping the original."""
     progress = Progress('repair')
     try:
-        report, kept = repair.repair(args.path, progress, args.lock_timeout)
+        report, kept = repair.repair(args.path, progress, args.lock_timeout, args.force)
     finally:
         progress.finish()
     for name, records in report.applied:
         print(f'applied {_count(records, "record")} kept aside in {name}; it is now '
               f'{name}.applied')
+    for name in report.not_applied:
+        print(f'not applied: {name}: the database was written to since it was kept, '
+              f'and its records would overwrite newer ones; to apply them anyway: '
+              f'python -m semidbm repair --force {args.path}')
     if kept is None:
         print(f'{report.filename}: {_count(report.records, "good record")}, no damage'
               + ('' if report.applied else '; nothing to repair'))

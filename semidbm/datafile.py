@@ -40,12 +40,21 @@ class DataFile:
         self.end = end
         self.writable = writable
         self.mark = None
+        #: For a reader: whether bytes after its end may hold blocks a power cut lost
+        #: (semidbm.loading), until a writer syncs in this boot of the machine.
+        self.lost_blocks = False
         if writable:
             # A torn tail left by a crash is cut before anything is appended after it.
             # Pad comes with the first append: an open that only reads writes nothing.
             os.ftruncate(fd, end)
             self.size = end
             self.map = self._map()
+        elif len(scanned) > end:
+            # Reads go no further than the end of whole records, which no writer
+            # cuts: a map over its pad, which it cuts at close, could be read past
+            # the end of the file (SIGBUS).
+            scanned.close()
+            self.size, self.map = end, mmap.mmap(fd, end, access=mmap.ACCESS_READ)
         else:
             self.size, self.map = len(scanned), scanned
 

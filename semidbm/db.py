@@ -87,10 +87,11 @@ class SemiDBM(collections.abc.MutableMapping):
         buf = datafile.map  # once: close() in another thread may unmap it, or drop it
         try:
             value = buf[start:start + size]
+            damaged = self.verify_checksums and not format.value_ok(buf, key, value, start)
         except (ValueError, TypeError):  # closed by another thread meanwhile
             self._file.map  # noqa: B018 -- raises the closed error if so
             raise
-        if self.verify_checksums and not format.value_ok(buf, key, value, start):
+        if damaged:
             raise DBMChecksumError(
                 f'{self._files.data}: checksum mismatch for key {key!r} in the record '
                 f'at offset {start - _HEAD - len(key)}; run: python -m semidbm check '
@@ -148,8 +149,8 @@ class SemiDBM(collections.abc.MutableMapping):
             delta, end = found
             if delta:
                 catchup.extend(datafile, end)  # the map first: reads check no bounds
-                self._writes += 1  # a read racing this keeps nothing in the cache
                 catchup.apply(self._index, delta)
+                self._writes += 1  # as a write does: a read that raced it caches nothing
                 for key in delta:
                     self._cache.pop(key, None)
 
@@ -315,6 +316,10 @@ class SemiDBM(collections.abc.MutableMapping):
         :raises error: if it fails; the database is then unchanged and usable.
         """
         with self._io('compact', 'the database is unchanged') as datafile:
+            # The old file durable first: the new file's sync mark, written before the
+            # rename, may match the old file too (its live records can be the old
+            # file's first bytes), and must not vouch for bytes of it never synced.
+            datafile.sync()
             # The snapshot describes the old file: it goes before the replace, as left
             # beside the new file by a crash it would be trusted again if the new file
             # ever got the old one's inode number.  It is written anew at close, not

@@ -33,8 +33,9 @@ _TEMP_NAMES = {DATA: DATA + '.compact', SNAPSHOT: SNAPSHOT + '.tmp',
                SYNCED: SYNCED + '.tmp'}
 #: The prefixes of the names of what a repair or a recovery keeps: never removed.
 KEPT_CORRUPT, KEPT_CUT = 'corrupt', 'cut'
-#: Added to the name of a kept file whose records a repair has applied.
-APPLIED = '.applied'
+#: Added to the name of a kept file whose records a repair has applied, and of one
+#: being written.
+APPLIED, PARTIAL = '.applied', '.partial'
 _BINARY = getattr(os, 'O_BINARY', 0)  # Windows: no newline translation
 #: The bits of ``st_mode`` that are permissions.
 PERMISSIONS = 0o777
@@ -61,15 +62,15 @@ class Layout:
         """The temporary name under which the file *filename* is made anew."""
         return os.path.join(self.directory, _TEMP_NAMES[os.path.basename(filename)])
 
-    def kept_name(self, kind):
-        """A new name for bytes kept aside: ``data.KIND-TIMESTAMP`` (*kind* is
-        :data:`KEPT_CORRUPT`, an original a repair replaced, or :data:`KEPT_CUT`,
+    def kept_name(self, kind, detail=''):
+        """A new name for bytes kept aside: ``data.KIND-TIMESTAMP`` then *detail* (*kind*
+        is :data:`KEPT_CORRUPT`, an original a repair replaced, or :data:`KEPT_CUT`,
         records a recovery could not apply)."""
         stamp = time.strftime('%Y%m%dT%H%M%S')
-        kept, n = f'{self.data}.{kind}-{stamp}', 1
+        kept, n = f'{self.data}.{kind}-{stamp}{detail}', 1
         while os.path.exists(kept):
             n += 1
-            kept = f'{self.data}.{kind}-{stamp}-{n}'
+            kept = f'{self.data}.{kind}-{stamp}-{n}{detail}'
         return kept
 
     def kept(self, kind):
@@ -80,12 +81,17 @@ class Layout:
         except OSError:
             return []
         return sorted(os.path.join(self.directory, name) for name in names
-                      if name.startswith(prefix) and not name.endswith(APPLIED))
+                      if name.startswith(prefix)
+                      and not name.endswith((APPLIED, PARTIAL)))
 
     def remove_leftovers(self):
-        """Remove the temporary files that a crash in a swap left behind."""
+        """Remove the temporary files that a crash in a swap left behind, and kept
+        files a crash left half written (their bytes are still in the data file)."""
         for name in _TEMP_NAMES.values():
             remove(os.path.join(self.directory, name))
+        for name in os.listdir(self.directory):
+            if name.startswith(f'{DATA}.{KEPT_CUT}-') and name.endswith(PARTIAL):
+                remove(os.path.join(self.directory, name))
 
     def require(self, hint):
         """Check that there is a database here.

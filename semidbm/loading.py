@@ -88,8 +88,13 @@ def scan_tail(index, tail, base, lost_blocks=False):
     """Apply the records of *tail*, a copy of the data file's bytes from offset *base*
     on, as those after the durable end (:func:`scan_into`); return the data's end and
     a :class:`Leftover` or None, in offsets of the file."""
-    end, _ = _scan_verified(index, tail, 0, len(tail), base, lost_blocks)
+    end = apply_tail(index, tail, base, lost_blocks)
     return end, _leftover(tail, end - base, len(tail), base)
+
+
+def apply_tail(index, tail, base, lost_blocks):
+    """:func:`scan_tail` without the search for leftovers: return the data's end."""
+    return _scan_verified(index, tail, 0, len(tail), base, lost_blocks)[0]
 
 
 def unsynced(buf, start, size, lost_blocks=True):

@@ -95,6 +95,8 @@ def _open_data(files, flag, mode):
         if flag == 'n':
             _empty(files, mode)
         fd = layout.open_file(files.data, _FLAGS[flag], mode)
+    except error:  # ours already: the file is not a data file ('n')
+        raise
     except OSError as exc:
         raise error(exc.errno, f'cannot open the database: {exc.strerror}',
                     exc.filename or files.data) from exc
@@ -116,15 +118,17 @@ def _empty(files, mode):
     old one mapped, and reading a map past the end of its file kills the reader
     (``SIGBUS``).  A file that is not a semidbm data file is refused, not replaced.
     """
-    snapshot.discard(files)
     try:
         with open(files.data, 'rb') as f:
             header = f.read(format.HEADER.size)
             mode = os.fstat(f.fileno()).st_mode & layout.PERMISSIONS
     except FileNotFoundError:
-        return  # made by the open, with *mode* less the umask
+        header = None  # made by the open, with *mode* less the umask
     if header:
         loading.check_header(header, files.data)
+    snapshot.discard(files)
+    if header is None:
+        return
     layout.replace(files, files.data, mode,
                    lambda fd: layout.write_all(fd, format.HEADER_BYTES))
 
@@ -141,9 +145,10 @@ def _load(files, fd, writable):
     # An empty file cannot be mapped: its header is checked (and refused) unmapped.
     version = loading.check_header(os.pread(fd, format.HEADER.size, 0), files.data)
     mode = stat.st_mode & layout.PERMISSIONS  # from now on, for every file made
-    scanned = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    scanned, size = _map(fd, size)
     try:
         marked = syncmark.durable_end(files, scanned, size)
+        lost_blocks = not (marked and marked.same_boot)
         index, covered = snapshot.load(files.snapshot, scanned, size, stat.st_ino) or ({}, None)
         # The snapshot was written after an fsync of all it covers: durable too.
         durable = None if marked is None else max(marked.end, covered or 0)
@@ -151,19 +156,35 @@ def _load(files, fd, writable):
         tail = None if writable or durable is None else os.pread(fd, size - durable, durable)
         end, leftover = loading.scan_into(index, scanned, covered or format.HEADER.size,
                                           size, durable, files.data, files.directory, tail,
-                                          lost_blocks=not (marked and marked.same_boot))
+                                          lost_blocks=lost_blocks)
         if leftover is not None:
             _keep(files, scanned, leftover, writable, mode)
     except BaseException:
         scanned.close()
         raise
-    if not writable:
-        datafile = DataFile(files.data, fd, end, writable=False, scanned=scanned)
-    else:
+    if writable:
         scanned.close()
         datafile = DataFile(files.data, fd, end, writable=True)
-        _open_mark(files, datafile, marked is not None, mode)
+        try:
+            _open_mark(files, datafile, marked is not None, mode)
+        except BaseException:
+            datafile.map.close()
+            if datafile.mark is not None:
+                datafile.mark.close()
+            raise
+    else:
+        datafile = DataFile(files.data, fd, end, writable=False, scanned=scanned)
+        datafile.lost_blocks = lost_blocks  # refresh() judges new bytes alike
     return Opened(files, index, datafile, None, mode, version, covered, leftover)
+
+
+def _map(fd, size):
+    """Map the file read-only; return the map and its size."""
+    try:
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
+    except ValueError:  # cut since its fstat: a writer closing beside this reader
+        size = os.fstat(fd).st_size
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
 
 
 def _open_mark(files, datafile, matched, mode):
@@ -175,6 +196,12 @@ def _open_mark(files, datafile, matched, mode):
         layout.fsync_directory(files.directory)
 
 
+def cut_detail(buf, cut):
+    """The end of a kept file's name: ``-at-CUT-CRC``, the length of the data file
+    after the cut and a checksum of its last 64 KiB."""
+    return f'-at-{cut}-{format.probes(buf, cut)[1]:08x}'
+
+
 def _keep(files, buf, leftover, writable, mode):
     """Report the records recovery could not apply; a writable open keeps them first
     (as a data file of their own: a header, then the bytes), as the data file is
@@ -183,14 +210,17 @@ def _keep(files, buf, leftover, writable, mode):
                f'records (the first at offset {leftover.first}) after one that was lost '
                f'or torn, and are not applied')
     if writable:
-        kept = files.kept_name(layout.KEPT_CUT)
-        fd = layout.create(kept, mode)
+        # The name says where the data was cut and what it held there, so that a
+        # repair applies the kept records only while nothing was written since.
+        kept = files.kept_name(layout.KEPT_CUT, cut_detail(buf, leftover.cut))
+        fd = layout.create(kept + layout.PARTIAL, mode)
         try:
             layout.write_all(fd, format.HEADER_BYTES)
             layout.write_all(fd, buf[leftover.cut:leftover.stop])
             os.fsync(fd)
         finally:
             os.close(fd)
+        os.replace(kept + layout.PARTIAL, kept)
         layout.fsync_directory(files.directory)
         where = f'they are kept in {kept}'
     else:

@@ -17,7 +17,7 @@ import mmap
 import os
 import shutil
 
-from semidbm import format, layout, loading, lock, snapshot, syncmark
+from semidbm import format, layout, loading, lock, opening, snapshot, syncmark
 from semidbm.db import SemiDBM
 from semidbm.exceptions import error
 
@@ -54,6 +54,8 @@ class Report:
     :ivar kept: files of records a recovery kept aside (``data.cut-TIMESTAMP``),
         which :func:`repair` applies.
     :ivar applied: ``(file, records)`` for each kept file :func:`repair` applied.
+    :ivar not_applied: the kept files it did not apply: the database was written to
+        since they were kept.
     """
 
     def __init__(self, filename, size):
@@ -64,7 +66,7 @@ class Report:
         self.damage = []
         self.pad = 0
         self.durable_end = self.unsynced = self.leftover = None
-        self.kept, self.applied = [], []
+        self.kept, self.applied, self.not_applied = [], [], []
 
     @property
     def ok(self):
@@ -158,13 +160,16 @@ def _check_unsynced(buf, marked, size, report):
         report.unsynced = (end, content_end)
 
 
-def repair(path, progress=None, lock_timeout=None):
-    """Rewrite the data file of *path* with every record that verifies.
+def repair(path, progress=None, lock_timeout=None, force=False):
+    """Rewrite the data file of *path* with every record that verifies, and apply the
+    records that recoveries kept aside (``data.cut-*``, :attr:`Report.applied`).
 
     The original is kept as ``data.corrupt-<timestamp>`` (returned, with the
     :class:`Report`); a file with no damage is left alone (``None`` is returned for
-    the name).  The new file has the original's permission bits.  Holds the
-    exclusive lock throughout.
+    the name).  The new file has the original's permission bits.  Kept records are
+    applied only while nothing was written to the database since they were kept
+    (they would overwrite newer writes): otherwise they are left, named in
+    :attr:`Report.not_applied`, unless *force*.  Holds the exclusive lock throughout.
 
     :raises error: if there is no data file, a lock is held elsewhere, or the file
         has no semidbm header and no record verifies (it is not ours: unchanged).
@@ -172,9 +177,18 @@ def repair(path, progress=None, lock_timeout=None):
     files = layout.Layout(path)
     with _locked(files, True, lock_timeout):
         report, kept = _repair_data(files, progress)
-        report.applied = [(name, _apply_kept(files, name)) for name in
-                          files.kept(layout.KEPT_CUT)]
+        for name in files.kept(layout.KEPT_CUT):
+            if force or _unchanged_since(files, name):
+                report.applied.append((name, _apply_kept(files, name)))
+            else:
+                report.not_applied.append(name)
     return report, kept
+
+
+def _unchanged_since(files, name):
+    """Tell whether the data file is as it was when *name* was kept (its name says)."""
+    with mapped(files.data) as (buf, size):
+        return name.endswith(opening.cut_detail(buf, size))
 
 
 def _repair_data(files, progress):

@@ -80,19 +80,37 @@ def _unpack(blob):
     return (seq, end, (head, tail), booted) if magic == MAGIC else None
 
 
-def durable_end(files, buf, size):
-    """Return the :class:`Durable` end of the data in *buf* (*size* bytes) that the
-    mark of *files* gives, or None: no mark, or none that matches these contents."""
+def written_this_boot(files):
+    """Tell whether the newest slot of the mark of *files* was written in this boot of
+    the machine: a writer has synced since any power cut, after its open cut what the
+    cut left."""
+    newest = max(_slots(files), default=None)
+    return newest is not None and newest[3] != bytes(16) and newest[3] == boot()
+
+
+def _slots(files):
     try:
         with open(files.synced, 'rb') as f:
             blob = f.read(SLOT_SPACING * _SLOTS)
     except OSError:
+        return []
+    return list(filter(None, (_unpack(blob[at:at + SLOT_SPACING])
+                              for at in range(0, len(blob), SLOT_SPACING))))
+
+
+def durable_end(files, buf, size):
+    """Return the :class:`Durable` end of the data in *buf* (*size* bytes) that the
+    mark of *files* gives, or None: no mark, or none that matches these contents."""
+    slots = _slots(files)
+    if not slots:
         return None
-    slots = filter(None, (_unpack(blob[at:at + SLOT_SPACING])
-                          for at in range(0, len(blob), SLOT_SPACING)))
-    for seq, end, probes, booted in sorted(slots, reverse=True):  # the newest matching
-        if format.HEADER.size <= end <= size and format.probes(buf, end) == probes:
-            return Durable(end, booted != bytes(16) and booted == boot())
+    # The newest whole slot, and only it: the other one serves when a power cut tore
+    # the newest.  A newest slot that does not match means another file, or damage
+    # where it was durable: falling back to an older, shorter end would take that
+    # damage for a crash's torn tail.
+    seq, end, probes, booted = max(slots)
+    if format.HEADER.size <= end <= size and format.probes(buf, end) == probes:
+        return Durable(end, booted != bytes(16) and booted == boot())
     return None
 
 
@@ -107,8 +125,9 @@ class SyncMark:
     def create(cls, files, buf, end, mode):
         """Make a new mark saying ``buf[:end]`` is durable (the caller fsynced it), and
         make the mark itself durable; return it, open."""
-        def fill(fd):
-            layout.write_all(fd, _pack(1, buf, end).ljust(SLOT_SPACING * _SLOTS, b'\0'))
+        def fill(fd):  # seq 1 in slot 1, where record() puts it: slot 0 is the next
+            layout.write_all(fd, bytes(SLOT_SPACING) + _pack(1, buf, end).ljust(
+                SLOT_SPACING, b'\0'))
             return cls(fd, 1)
         return layout.replace(files, files.synced, mode, fill, installed=_keeps_its_fd)
 
@@ -123,7 +142,11 @@ class SyncMark:
             return cls.create(files, buf, end, mode)
         mark = cls(fd, max(_seqs(fd), default=0))
         if not matched:
-            mark.record(buf, end)
+            try:
+                mark.record(buf, end)
+            except BaseException:
+                mark.close()
+                raise
         return mark
 
     def record(self, buf, end):

@@ -373,3 +373,13 @@ def test_a_large_database_saves_its_index_at_close_and_uses_it(path):
     assert helpers.contents(path) == data
     assert listing(path) == ['data', layout.SYNCED]  # too few keys now for a snapshot
     assert helpers.contents(path) == data
+
+
+def test_flag_n_refuses_a_data_file_that_is_not_ours_and_keeps_everything(path):
+    helpers.write_data(path, b'name,value\nsome,csv\n')
+    with open(os.path.join(path, layout.SNAPSHOT), 'wb') as f:
+        f.write(b'an index of sorts')
+    before = helpers.tree_state(path)
+    with pytest.raises(semidbm.DBMLoadError, match='not a semidbm data file'):
+        semidbm.open(path, 'n')
+    assert helpers.tree_state(path) == before

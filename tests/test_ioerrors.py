@@ -482,3 +482,17 @@ def test_a_check_of_a_data_file_that_cannot_be_read_says_so(path, faults):
     with pytest.raises(semidbm.error, match='cannot read the data file') as info:
         semidbm.repair.check(path)
     assert info.value.errno == errno.EACCES
+
+
+def test_an_open_whose_sync_mark_cannot_be_written_leaves_nothing_open(path, monkeypatch):
+    from semidbm import syncmark
+    with semidbm.open(path, 'c') as db:
+        db[b'k'] = b'v'
+    with open(os.path.join(path, layout.SYNCED), 'r+b') as f:
+        f.write(bytes(1024))  # no slot matches: the open must write one
+    monkeypatch.setattr(syncmark.SyncMark, 'record', raising(errno.EIO))
+    before = set(os.listdir('/proc/self/fd'))
+    for _ in range(3):
+        with pytest.raises(semidbm.error):
+            semidbm.open(path, 'w')
+    assert set(os.listdir('/proc/self/fd')) <= before

@@ -547,8 +547,8 @@ def test_what_each_call_makes_durable(tmp_path, monkeypatch):
     assert synced == ['data', 'synced']
     del synced[:]
     db.compact()
-    # The copy, then its mark before it takes the name, then the name.
-    assert synced == ['data.compact', 'synced', 'new.db']
+    # The old file and its mark; the copy, its mark before it takes the name, the name.
+    assert synced == ['data', 'synced', 'data.compact', 'synced', 'new.db']
     del synced[:]
     db[b'k2'] = b'v'
     db.close()
@@ -614,3 +614,42 @@ def test_zeros_then_a_few_bytes_at_the_end_are_no_record(path, reboot):
     reboot()
     helpers.write_data(path, data + bytes(12) + b'\x01\x02\x03')
     assert opened(path, 'r') == (DURABLE, [])
+
+
+# -- found in review -----------------------------------------------------------------------
+
+def slots_of(path):
+    with open(os.path.join(path, layout.SYNCED), 'rb') as f:
+        blob = f.read()
+    return [(lambda slot: slot and slot[:2])(syncmark._unpack(blob[at:at + 512]))
+            for at in (0, 512)]
+
+
+def test_each_sync_writes_the_other_slot(path):
+    """The creation's slot was overwritten by the first sync, leaving one good slot."""
+    db = semidbm.open(path, 'c')
+    assert slots_of(path) == [None, (1, format.HEADER.size)]
+    db[b'k'] = b'v'
+    db.sync()
+    end = db.stats()['file_size']
+    assert slots_of(path) == [(2, end), (1, format.HEADER.size)]
+    db.close()
+
+
+def test_after_a_reboot_a_reader_refreshes_by_the_same_rules_as_its_open(path, reboot):
+    """Zeros past the durable end are no records for refresh() either, and the reader
+    follows the writer that then recovers the file."""
+    with semidbm.open(path, 'c') as db:
+        db[b'a'] = b'1'
+    reboot()
+    with open(helpers.data_path(path), 'ab') as f:
+        f.write(bytes(3 * PAGE))
+    reader = semidbm.open(path, 'r', verify_checksums=True)
+    reader.refresh()
+    assert reader.keys() == [b'a']
+    with semidbm.open(path, 'w') as writer:  # cuts the zeros, writes on
+        writer[b'x'] = b'y' * 100
+        reader.refresh()
+        assert helpers.contents(path) == {b'a': b'1', b'x': b'y' * 100}
+        assert {key: reader[key] for key in reader.keys()} == {b'a': b'1', b'x': b'y' * 100}
+    reader.close()

@@ -136,3 +136,39 @@ def test_a_reader_refreshed_from_one_thread_while_others_read(path):
     assert view(reader) == {key: versions[-1] for key, versions in values.items()}
     reader.close()
     writer.close()
+
+
+def test_a_refresh_with_nothing_new_reads_one_block_of_the_pad(path, monkeypatch):
+    """Not the writer's whole preallocated tail (up to 16 MiB) at every refresh."""
+    from semidbm import catchup
+    with semidbm.open(path, 'c') as writer:
+        writer.update((b'%06d' % n, b'v' * 100) for n in range(50_000))
+        reader = semidbm.open(path, 'r')
+        read = []
+        real = os.pread
+        monkeypatch.setattr(catchup.os, 'pread',
+                            lambda fd, n, at: read.append(n) or real(fd, n, at))
+        reader.refresh()
+        monkeypatch.undo()
+        assert sum(read) <= catchup.CHUNK
+        writer[b'more'] = b'v' * (3 * catchup.CHUNK)  # a record longer than a block
+        reader.refresh()
+        assert reader[b'more'] == b'v' * (3 * catchup.CHUNK)
+        reader.close()
+
+
+def test_a_reader_that_opens_as_the_writer_cuts_its_pad_opens(path, monkeypatch):
+    """The writer's close cuts the file between the reader's fstat and its map."""
+    from semidbm import opening
+    writer = semidbm.open(path, 'c')
+    writer[b'k'] = b'v'
+    real = os.fstat
+
+    def fstat(fd):
+        st = real(fd)
+        if not writer.readonly and writer._file.__class__.__name__ == 'DataFile':
+            writer.close()
+        return st
+    monkeypatch.setattr(opening.os, 'fstat', fstat)
+    with semidbm.open(path, 'r') as reader:
+        assert reader[b'k'] == b'v'
