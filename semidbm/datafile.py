@@ -40,6 +40,7 @@ class DataFile:
         self.end = end
         self.writable = writable
         self.mark = None
+        self._synced_end = None  # the end at the last sync: no second one for nothing
         #: For a reader: whether bytes after its end may hold blocks a power cut lost
         #: (semidbm.loading), until a writer syncs in this boot of the machine.
         self.lost_blocks = False
@@ -127,10 +128,11 @@ class DataFile:
     def sync(self):
         """Make everything appended so far durable: ``msync`` and ``fsync``; then the
         sync mark (:attr:`mark`, which a writable file has once opened) says so."""
-        if self.writable:
+        if self.writable and self.end != self._synced_end:
             self.map.flush()
             os.fsync(self.fd)
             self.mark.record(self.map, self.end)
+            self._synced_end = self.end
 
     def inode(self):
         """The file's inode number (which an index snapshot is tied to)."""
