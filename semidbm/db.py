@@ -135,9 +135,9 @@ class SemiDBM(collections.abc.MutableMapping):
         """Bring a read-only view up to date: every write the writer beside it had
         made when this is called is seen after it.  Between calls the view stays.
 
-        Cost: a ``stat``, and a ``pread`` of the bytes appended since the last
-        refresh; after the writer compacted (a new file), an open of the new file,
-        through its index snapshot if it has a fresh one.  Harmless on a writable
+        Cost: a ``stat``, and ``pread`` of the bytes appended since the last refresh,
+        64 KiB at a time; after the writer compacted (a new file), an open of the new
+        file, through its index snapshot if it has a fresh one.  Harmless on a writable
         database, which always sees its own writes.
         """
         with self._io('refresh the view', 'it is as it was', write=False) as datafile:
