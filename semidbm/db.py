@@ -124,6 +124,17 @@ class SemiDBM(collections.abc.MutableMapping):
         with self._lock:
             return list(self._index)
 
+    def items(self):
+        """A view of the (key, value) pairs; on a closed db, raises :data:`error` at
+        once, as ``keys()`` does (not at the first use of the view)."""
+        len(self._index)  # the closed stand-in raises here
+        return super().items()
+
+    def values(self):
+        """A view of the values; on a closed db, raises :data:`error` at once."""
+        len(self._index)
+        return super().values()
+
     def stats(self):
         """Describe the database: a dict of its keys, bytes, snapshot and recovery
         (:mod:`semidbm.stats` lists them).  Cost: one pass over the keys."""

@@ -70,6 +70,10 @@ def open_database(path, flag, mode, *, lock, lock_timeout):
     :raises DBMLoadError: if the data file is not ours, or damaged (not a torn tail).
     """
     check_flag(flag)
+    if lock_timeout is not None and (isinstance(lock_timeout, bool) or not isinstance(
+            lock_timeout, (int, float)) or not lock_timeout >= 0):
+        raise ValueError(f'lock_timeout must be a number of seconds >= 0 or None, not '
+                         f'{lock_timeout!r}')
     files = layout.Layout(path)
     if flag in 'cn':
         layout.make_directory(files.directory, mode)

@@ -65,6 +65,13 @@ def test_open_returns_a_semidbm_mutable_mapping(path):
         assert isinstance(db, collections.abc.MutableMapping)
 
 
+@pytest.mark.parametrize('timeout', ['1', -1, float('nan'), True, [1]])
+def test_a_lock_timeout_that_is_no_number_of_seconds_is_refused(path, timeout):
+    with pytest.raises(ValueError, match=r'lock_timeout must be a number of seconds'):
+        semidbm.open(path, 'c', lock_timeout=timeout)
+    assert not os.path.exists(path)  # refused before anything was made
+
+
 def test_options_beyond_the_dbm_signature_are_keyword_only(path):
     with pytest.raises(TypeError):
         semidbm.open(path, 'c', 0o666, True)
