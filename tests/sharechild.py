@@ -1,9 +1,11 @@
 """The processes of tests/test_sharing.py: a writer that runs a seeded history, and
 readers beside it that check every view they refresh to.
 
-``python sharechild.py writer PATH SEED OPS COUNTER`` runs the history on PATH and,
-once each operation has returned, writes its number to COUNTER (8 bytes, pwrite).
-``python sharechild.py reader PATH SEED OPS COUNTER`` loops until the writer is done:
+``python sharechild.py writer PATH SEED OPS COUNTER READERS`` waits for READERS readers
+to open, runs the history on PATH and, once each operation has returned, writes its
+number to COUNTER (8 bytes, pwrite).
+``python sharechild.py reader PATH SEED OPS COUNTER READERS`` loops until the writer is
+done:
 note the published number S, ``refresh()``, read every key, and check the view is
 the state after some operation T >= S; it prints ``views N`` and exits 0, or exits 1
 naming the first wrong view.  Both derive the same history from SEED.
@@ -68,10 +70,18 @@ def publish(fd, number):
     os.pwrite(fd, COUNTER.pack(number), 0)
 
 
-def writer(path, seed, ops, counter):
+def ready(counter):
+    """The file where each reader, once open, adds a byte."""
+    return counter + '.ready'
+
+
+def writer(path, seed, ops, counter, readers):
     fd = os.open(counter, os.O_RDWR)
     db = semidbm.open(path, 'c')
     publish(fd, 0)
+    deadline = time.monotonic() + 60  # the readers open beside it before it writes
+    while os.path.getsize(ready(counter)) < readers and time.monotonic() < deadline:
+        time.sleep(0.005)
     for number, operation in enumerate(history(seed, ops), 1):
         if operation == 'compact':
             db.compact()
@@ -91,10 +101,12 @@ def writer(path, seed, ops, counter):
     publish(fd, DONE)
 
 
-def reader(path, seed, ops, counter):
+def reader(path, seed, ops, counter, readers):
     first, after = states(history(seed, ops))
     fd = os.open(counter, os.O_RDONLY)
     db = semidbm.open(path, 'r')
+    with open(ready(counter), 'ab') as f:
+        f.write(b'.')
     views, seen = 0, 0
     while True:
         published, = COUNTER.unpack(os.pread(fd, COUNTER.size, 0))
@@ -117,6 +129,6 @@ def reader(path, seed, ops, counter):
 
 
 if __name__ == '__main__':
-    role, path, seed, ops, counter = sys.argv[1:]
-    sys.exit({'writer': writer, 'reader': reader}[role](path, int(seed), int(ops), counter)
-             or 0)
+    role, path, seed, ops, counter, readers = sys.argv[1:]
+    sys.exit({'writer': writer, 'reader': reader}[role](path, int(seed), int(ops), counter,
+                                                        int(readers)) or 0)

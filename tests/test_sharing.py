@@ -32,7 +32,8 @@ CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'sharechild.py'
 
 
 def spawn(role, path, seed, counter):
-    return subprocess.Popen([sys.executable, CHILD, role, path, str(seed), str(OPS), counter],
+    return subprocess.Popen([sys.executable, CHILD, role, path, str(seed), str(OPS), counter,
+                             str(READERS)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=helpers.child_env())
 
@@ -41,20 +42,18 @@ def view(db):
     return {key: db[key] for key in db.keys()}
 
 
-def published(counter):
-    with open(counter, 'rb') as f:
-        return sharechild.COUNTER.unpack(f.read(sharechild.COUNTER.size))[0]
-
-
 @pytest.mark.parametrize('seed, killed', RUNS, ids=[f'{s}{"-killed" if k else ""}'
                                                      for s, k in RUNS])
 def test_readers_beside_a_writer_see_only_states_it_had(tmp_path, seed, killed):
     path, counter = str(tmp_path / 'db'), str(tmp_path / 'counter')
     with open(counter, 'wb') as f:
         f.write(sharechild.COUNTER.pack(0))
+    open(sharechild.ready(counter), 'wb').close()
     writer = spawn('writer', path, seed, counter)
     deadline = time.monotonic() + 60
-    while published(counter) < 1 and writer.poll() is None and time.monotonic() < deadline:
+    # The writer has the database open (it then waits for the readers to open).
+    while (not os.path.exists(os.path.join(path, 'synced')) and writer.poll() is None
+           and time.monotonic() < deadline):
         time.sleep(0.005)
     readers = [spawn('reader', path, seed, counter) for _ in range(READERS)]
     if killed:
