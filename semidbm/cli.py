@@ -191,9 +191,10 @@ class Progress:
 
 
 def _open(args, path, flag):
-    """Open *path*; what recovery after a crash warns of is one line on stderr."""
+    """Open *path*; what the open warns of (a recovery after a crash, another dbm's
+    database beside a new one) is one line on stderr."""
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always', semidbm.RecoveryWarning)
+        warnings.simplefilter('always')
         # Every value the command line prints is verified: it never shows damage.
         db = semidbm.open(path, flag, lock_timeout=args.lock_timeout,
                           verify_checksums=True)

@@ -21,6 +21,7 @@ when the database is created.)
 """
 import os
 import time
+import warnings
 
 from semidbm.exceptions import DBMNotFoundError, error
 
@@ -109,8 +110,33 @@ class Layout:
         except OSError as exc:
             raise error(exc.errno, f'cannot open the database: {exc.strerror}',
                         self.data) from exc
+        foreign = foreign_database(self.directory)
+        if foreign is not None:
+            hint = (f'it looks like a {foreign} database; copy it into semidbm with: '
+                    f'python -m semidbm migrate --from {foreign} {self.directory} '
+                    f'NEW_PATH')
         raise DBMNotFoundError(
             f'{self.directory}: no semidbm database here (no file {self.data!r}); {hint}')
+
+
+#: The first bytes of the files of other dbm modules, for the hints of a failed open.
+_FOREIGN_MAGIC = ((b'SQLite format 3\0', 'dbm.sqlite3'),
+                  (b'\xce\x9a\x57\x13', 'dbm.gnu'), (b'\x13\x57\x9a\xce', 'dbm.gnu'),
+                  (b'\xcd\x9a\x57\x13', 'dbm.gnu'), (b'\x13\x57\x9a\xcd', 'dbm.gnu'),
+                  (b'\xcf\x9a\x57\x13', 'dbm.gnu'), (b'\x13\x57\x9a\xcf', 'dbm.gnu'))
+
+
+def foreign_database(path):
+    """Name the dbm module whose database *path* looks like (``'dbm.dumb'`` for
+    ``PATH.dat`` and ``PATH.dir`` beside it), or None."""
+    if os.path.isfile(path + '.dat') and os.path.isfile(path + '.dir'):
+        return 'dbm.dumb'
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    return next((name for magic, name in _FOREIGN_MAGIC if head.startswith(magic)), None)
 
 
 def make_directory(directory, mode):
@@ -123,8 +149,16 @@ def make_directory(directory, mode):
         os.makedirs(directory, mode | (mode & 0o444) >> 2, exist_ok=True)
         fsync_directory(os.path.dirname(os.path.abspath(directory)))
     except OSError as exc:  # a file in the way, say
-        raise error(exc.errno, f'cannot create the database directory: {exc.strerror}',
-                    directory) from exc
+        foreign = foreign_database(directory)
+        also = f' (it is a {foreign} database)' if foreign else ''
+        raise error(exc.errno, f'cannot create the database directory{also}: '
+                    f'{exc.strerror}', directory) from exc
+    foreign = foreign_database(directory)
+    if foreign is not None:
+        warnings.warn(f'{directory}: a new, empty semidbm database is made beside a '
+                      f'{foreign} database of the same name; to copy that one in: python '
+                      f'-m semidbm migrate --from {foreign} {directory} NEW_PATH',
+                      stacklevel=5)
 
 
 def open_file(filename, flags, mode=0o666):

@@ -6,6 +6,7 @@ closed database) is promised once, for every backend, in ``test_parity.py``; bad
 input in ``test_badinput.py``.
 """
 import collections.abc
+import dbm.dumb
 import os
 import re
 
@@ -182,6 +183,31 @@ def test_an_empty_directory_is_no_database(path):
     with pytest.raises(semidbm.error):
         semidbm.open(path, 'r')
     assert os.listdir(path) == []
+
+
+def test_a_dbm_dumb_database_at_the_path_is_named_with_the_migrate_command(path):
+    with dbm.dumb.open(path, 'c') as other:
+        other[b'a'] = b'1'
+    for flag in 'rw':
+        with pytest.raises(semidbm.DBMNotFoundError) as info:
+            semidbm.open(path, flag)
+        assert 'looks like a dbm.dumb database' in str(info.value)
+        assert f'python -m semidbm migrate --from dbm.dumb {path} NEW_PATH' in str(info.value)
+    with pytest.warns(UserWarning, match='beside a dbm.dumb database of the same name'):
+        semidbm.open(path, 'c').close()
+    assert helpers.contents(path) == {}  # made, as asked, and said
+    assert dbm.dumb.open(path, 'r')[b'a'] == b'1'
+
+
+@pytest.mark.parametrize('magic, module', [(b'SQLite format 3\0', 'dbm.sqlite3'),
+                                           (b'\xce\x9a\x57\x13', 'dbm.gnu')])
+def test_another_dbms_file_at_the_path_is_named(path, magic, module):
+    with open(path, 'wb') as f:
+        f.write(magic + bytes(100))
+    with pytest.raises(semidbm.DBMNotFoundError, match=f'looks like a {module} database'):
+        semidbm.open(path, 'r')
+    with pytest.raises(semidbm.error, match=rf'\(it is a {module} database\)'):
+        semidbm.open(path, 'c')
 
 
 def test_writing_to_a_read_only_database_says_so(path):
