@@ -146,7 +146,8 @@ class SemiDBM(collections.abc.MutableMapping):
         """Bring a read-only view up to date: every write the writer beside it had
         made when this is called is seen after it.  Between calls the view stays.
 
-        Cost: a ``stat``, and ``pread`` of the bytes appended since the last refresh,
+        Cost: a ``stat`` and an ``fstat``, and ``pread`` of the bytes appended since the
+        last refresh,
         64 KiB at a time; after the writer compacted (a new file), an open of the new
         file, through its index snapshot if it has a fresh one.  Harmless on a writable
         database, which always sees its own writes.
@@ -322,7 +323,8 @@ class SemiDBM(collections.abc.MutableMapping):
 
         The records' bytes are copied, not re-encoded.  A crash at any step leaves
         the old file or the new one, both complete.  Cost: a write of the live
-        bytes, two fsyncs.
+        bytes; a sync of the old file, of the new one and of the directory, and two
+        of the sync mark.
 
         :raises error: if it fails; the database is then unchanged and usable.
         """
