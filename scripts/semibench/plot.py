@@ -3,8 +3,8 @@
     scripts/plot_benchmarks [docs/benchmark-results.json]
 
 writes ``docs/_static/benchmarks.png`` and ``docs/benchmark-results.inc`` (included by
-``docs/benchmarks.rst``). Needs matplotlib (``pip install -r requirements-bench.txt``),
-the one module of semibench that does. Nothing in either file is typed by hand: the
+``docs/benchmarks.rst``). Needs matplotlib, the one module of semibench that does
+(``pip install -c constraints.txt '.[plot]'``). Nothing in either file is typed by hand: the
 tables are report.rst_include's, the bars are the cells of tables.py.
 """
 import argparse
