@@ -23,9 +23,11 @@ _SHIFT, _SIZE_MASK = format.ENTRY_SHIFT, format.ENTRY_SIZE_MASK
 class SemiDBM(collections.abc.MutableMapping):
     """An open semidbm database; use :func:`semidbm.open` to get one.
 
-    :param path: the database directory.
-    :param flag: 'r', 'w', 'c' or 'n', and the other parameters, as in
-        :func:`semidbm.open`.
+    Constructing the class directly is the same as calling :func:`semidbm.open` with
+    the same arguments, which it documents: *path* is its *filename*, and *flag*,
+    *mode*, *verify_checksums*, *lock*, *lock_timeout* and *cache_size* mean what they
+    mean there.  A database is a context manager: ``with semidbm.open(...) as db:``
+    closes it at the end of the block, even when the block raises.
     """
 
     def __init__(self, path, flag='r', mode=0o666, *, verify_checksums=False, lock=True,
@@ -105,6 +107,8 @@ class SemiDBM(collections.abc.MutableMapping):
         return value
 
     def __contains__(self, key):
+        """True if *key* (bytes, or str as UTF-8) is in the database: a dict lookup,
+        no I/O.  A key of any other type is simply not there."""
         if key.__class__ is not bytes:
             try:
                 key = coerce(key)
@@ -395,9 +399,11 @@ class SemiDBM(collections.abc.MutableMapping):
                 self._process_lock.release()
 
     def __enter__(self):
+        """Return the database itself, for ``with semidbm.open(...) as db:``."""
         return self
 
     def __exit__(self, *exc_info):
+        """Close the database (see :meth:`close`) at the end of the ``with`` block."""
         self.close()
 
     def __del__(self):
