@@ -17,7 +17,7 @@ import time
 import warnings
 
 import semidbm
-from semidbm import repair
+from semidbm import lock, opening, repair
 
 _BATCH = 10000
 _DAMAGE_SHOWN = 10
@@ -48,7 +48,7 @@ def main(argv=None):
         if isinstance(exc, BrokenPipeError):  # a reader such as `head` went away
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
-        print(f'semidbm {args.command}: error: {_one_line(exc)}', file=sys.stderr)
+        print(f'semidbm {args.command}: error: {_rephrased(exc)}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f'semidbm {args.command}: interrupted', file=sys.stderr)
@@ -57,6 +57,21 @@ def main(argv=None):
 
 def _one_line(exc):
     return ' '.join(str(exc).split())
+
+
+def _rephrased(exc):
+    """The message of *exc* in the command line's words: a library error that ends
+    with what to do, in the library's words (its ``hint``), ends with ours instead."""
+    message = _one_line(exc)
+    hint = exc.hint if isinstance(exc, semidbm.error) else None
+    ours = {
+        lock.WAIT_HINT: '--lock-timeout SECONDS',
+        opening.MISSING_HINT: 'create one with: semidbm set PATH KEY VALUE, or '
+                              'semidbm load PATH FILE',
+    }.get(hint)
+    if ours is None or not message.endswith(hint):
+        return message
+    return message[:-len(hint)] + ours
 
 
 # -- the parser ----------------------------------------------------------------

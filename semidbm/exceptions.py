@@ -1,8 +1,13 @@
 """The error tree: ``error`` (an ``OSError``, as in the stdlib's dbm modules) and its kin."""
+from typing import Optional
 
 
 class DBMError(OSError):
     """Base of semidbm's errors; also exported as ``semidbm.error``."""
+
+    #: The end of the message that says what to do, in the library's words
+    #: (``lock_timeout=SECONDS``), or None: the command line says it in its own.
+    hint: Optional[str] = None
 
 
 error = DBMError

@@ -115,8 +115,10 @@ class Layout:
             hint = (f'it looks like a {foreign} database; copy it into semidbm with: '
                     f'python -m semidbm migrate --from {foreign} {self.directory} '
                     f'NEW_PATH')
-        raise DBMNotFoundError(
+        missing = DBMNotFoundError(
             f'{self.directory}: no semidbm database here (no file {self.data!r}); {hint}')
+        missing.hint = hint
+        raise missing
 
 
 #: The first bytes of the files of other dbm modules, for the hints of a failed open.

@@ -36,6 +36,8 @@ from semidbm.exceptions import error
 #: Windows lock also stops reads of the bytes it covers).
 _WINDOWS_LOCK_OFFSET = 1 << 20
 _POLL_SECONDS = (0.005, 0.2)
+#: How to wait for a lock held elsewhere, as the library says it (``error.hint``).
+WAIT_HINT = 'lock_timeout=SECONDS'
 
 
 class ProcessLock:
@@ -120,9 +122,10 @@ def _wait(fd, exclusive, directory, timeout):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             waited = f' (waited {timeout:g} s)' if timeout else ''
-            raise error(f'{directory}: {_holder(fd, exclusive)}{waited}; close it '
-                        f'there, or wait for it: lock_timeout=SECONDS (--lock-timeout '
-                        f'on the command line)')
+            held = error(f'{directory}: {_holder(fd, exclusive)}{waited}; close it '
+                         f'there, or wait for it: {WAIT_HINT}')
+            held.hint = WAIT_HINT
+            raise held
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_SECONDS[1])
 

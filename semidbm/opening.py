@@ -32,8 +32,8 @@ from semidbm.exceptions import RecoveryWarning, error
 
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
           'n': os.O_RDWR | os.O_CREAT}
-#: What to do about a missing database, as the library says it.
-_MISSING_HINT = 'open it with flag "c" to create one'
+#: What to do about a missing database, as the library says it (``error.hint``).
+MISSING_HINT = 'open it with flag "c" to create one'
 
 
 class Opened(NamedTuple):
@@ -78,7 +78,7 @@ def open_database(path, flag, mode, *, lock, lock_timeout):
     if flag in 'cn':
         layout.make_directory(files.directory, mode)
     else:
-        files.require(_MISSING_HINT)
+        files.require(MISSING_HINT)
     writable = flag != 'r'
     # A writer excludes other writers; a reader excludes no one (lock.py).
     held = (process_lock.acquire(files, True, mode, lock_timeout) if lock and writable

@@ -6,6 +6,7 @@ terminal, a closed pipe, and every console example in ``docs/cli.rst`` and
 ``docs/sharing.rst`` (run again and compared with the page) are subprocesses only.
 """
 import base64
+import dbm.dumb
 import doctest
 import errno
 import glob
@@ -662,6 +663,42 @@ def test_a_locked_database_is_refused_naming_the_holder(run, fruit, args):
     assert_one_line_error(result, 1, f'locked by pid {os.getpid()}',
                           '--lock-timeout')
     assert helpers.data_bytes(fruit) == before
+
+
+# -- each interface gives its own hint ------------------------------------------------
+
+def test_the_library_says_what_to_do_in_its_own_words(fruit, path):
+    with semidbm.open(fruit, 'w'):
+        with pytest.raises(semidbm.error) as locked:
+            semidbm.open(fruit, 'w')
+    with pytest.raises(semidbm.error) as missing:
+        semidbm.open(path, 'r')
+    for info, words in [(locked, 'wait for it: lock_timeout=SECONDS'),
+                        (missing, 'open it with flag "c" to create one')]:
+        assert str(info.value).endswith(words) and words.endswith(info.value.hint)
+        assert '--lock-timeout' not in str(info.value)
+        assert 'semidbm set' not in str(info.value)
+
+
+def test_the_command_line_says_what_to_do_in_its_own_words(run, fruit, path):
+    with semidbm.open(fruit, 'w'):
+        locked = assert_one_line_error(run('set', fruit, 'a', 'b'), 1)
+    missing = assert_one_line_error(run('get', path, 'a'), 1)
+    assert locked.endswith('; close it there, or wait for it: --lock-timeout SECONDS')
+    assert missing.endswith('no semidbm database here (no file '
+                            f"{os.path.join(path, 'data')!r}); create one with: "
+                            'semidbm set PATH KEY VALUE, or semidbm load PATH FILE')
+    for line in [locked, missing]:
+        assert 'lock_timeout' not in line and 'flag' not in line
+
+
+def test_a_hint_for_another_interface_is_left_as_it_is(run, tmp_path):
+    """A path holding another dbm's database: the library's hint is a command."""
+    foreign = str(tmp_path / 'foreign')
+    with dbm.dumb.open(foreign, 'c') as db:
+        db[b'a'] = b'b'
+    line = assert_one_line_error(run('keys', foreign), 1)
+    assert line.endswith(f'python -m semidbm migrate --from dbm.dumb {foreign} NEW_PATH')
 
 
 def test_reading_commands_run_beside_a_writer(run, fruit):
