@@ -11,9 +11,9 @@
 """
 from __future__ import annotations
 
-import os
+from typing import Optional
 
-from semidbm import db
+from semidbm import db, layout, opening
 from semidbm._version import __version__
 from semidbm.db import SemiDBM
 from semidbm.exceptions import (DBMChecksumError, DBMError, DBMLoadError, DBMNotFoundError,
@@ -24,9 +24,9 @@ __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumE
            '__version__']
 
 
-def open(filename: str | bytes | os.PathLike, flag: str = 'r', mode: int = 0o666, *,
+def open(filename: layout.AnyPath, flag: opening.Flag = 'r', mode: int = 0o666, *,
          verify_checksums: bool = False, lock: bool = True,
-         lock_timeout: float | None = None, cache_size: int = 16384) -> SemiDBM:
+         lock_timeout: Optional[float] = None, cache_size: int = 16384) -> SemiDBM:
     """Open the semidbm database in directory *filename* and return it.
 
     :param filename: the database directory (str, bytes or os.PathLike); the data

@@ -9,16 +9,20 @@ first, then the index: a read in another thread never finds an entry its map doe
 not cover.  A data file with another inode (the writer compacted, or opened with
 flag 'n') is opened anew, through its index snapshot when it has a fresh one.
 """
+from __future__ import annotations
+
 import mmap
 import os
+from typing import Optional, Tuple
 
-from semidbm import format, loading, syncmark
+from semidbm import format, layout, loading, syncmark
+from semidbm.datafile import DataFile
 
 
-class Delta(dict):
+class Delta(dict[bytes, Optional[int]]):
     """Collects the records of a tail: a put as its index entry, a delete as None."""
 
-    def pop(self, key, default=None):
+    def pop(self, key: bytes, default: object = None) -> None:
         self[key] = None
 
 
@@ -30,7 +34,7 @@ CHUNK = 1 << 16
 _LOOKAHEAD = 2 * format.OVERHEAD
 
 
-def new_records(files, datafile):
+def new_records(files: layout.Layout, datafile: DataFile) -> Optional[Tuple[Delta, int]]:
     """Return ``(delta, end)`` for what was appended to *datafile* since its end, or
     None when the data file is another one now (to be opened anew)."""
     st = os.stat(files.data)
@@ -54,7 +58,7 @@ def new_records(files, datafile):
     return delta, end
 
 
-def _record_length(tail):
+def _record_length(tail: bytes) -> int:
     if len(tail) < format.RECORD_HEAD.size:
         return 0
     key_size, value_size = format.RECORD_HEAD.unpack_from(tail, 0)
@@ -63,7 +67,7 @@ def _record_length(tail):
     return format.record_size(key_size, value_size)
 
 
-def extend(datafile, end):
+def extend(datafile: DataFile, end: int) -> None:
     """Map *datafile* as far as *end* (which no writer cuts: it ends whole records)."""
     if end > len(datafile.map):
         datafile.map = mmap.mmap(datafile.fd, end, access=mmap.ACCESS_READ)
@@ -71,7 +75,7 @@ def extend(datafile, end):
     datafile.end = end
 
 
-def apply(index, delta):
+def apply(index: format.Index, delta: Delta) -> None:
     for key, entry in delta.items():
         if entry is None:
             index.pop(key, None)

@@ -4,7 +4,10 @@ The new file is made and swapped in by :func:`semidbm.layout.replace` (which say
 crash at each step leaves behind).  Records are copied as bytes, never decoded and
 encoded again (the ``compact`` benchmark).
 """
+from __future__ import annotations
+
 import os
+from typing import Callable, List, Tuple
 
 from semidbm import format, layout
 from semidbm.datafile import DataFile
@@ -12,7 +15,8 @@ from semidbm.datafile import DataFile
 _WRITE_CHUNK = 1 << 20
 
 
-def compact(files, source, index, mode, installed):
+def compact(files: layout.Layout, source: DataFile, index: format.Index, mode: int,
+            installed: Callable[[format.Index, DataFile], None]) -> None:
     """Write the live records of *source* (a DataFile) per *index* to a new data file
     and put it in place of ``files.data``.
 
@@ -23,21 +27,22 @@ def compact(files, source, index, mode, installed):
     :raises OSError: on a failure before the replace; the old file is then in place.
     :raises error: if the directory cannot be synced after the replace.
     """
-    def fill(fd):
+    def fill(fd: int) -> Tuple[format.Index, DataFile]:
         new_index, end = _copy_live(fd, source, index)
         return new_index, DataFile(files.data, fd, end, writable=True)
 
-    def synced(made):
+    def synced(made: Tuple[format.Index, DataFile]) -> None:
         # The sync mark says what of the new file is durable before the file takes
         # the data file's name: a reader that opens it then, or an open after a power
         # cut, judges it with its mark.  The old file's mark stays in the other slot.
         compacted = made[1]
+        assert source.mark is not None, 'a writable file has its mark once opened'
         source.mark.record(compacted.map, compacted.end)
 
     layout.replace(files, files.data, mode, fill, lambda made: installed(*made), synced)
 
 
-def _copy_live(fd, source, index):
+def _copy_live(fd: int, source: DataFile, index: format.Index) -> Tuple[format.Index, int]:
     """Copy the live records from *source* (a DataFile) to *fd*; return index and end.
 
     Records that lie next to each other are copied as one run, and a run keeps its
@@ -50,7 +55,7 @@ def _copy_live(fd, source, index):
     shift_bits, size_mask = format.ENTRY_SHIFT, format.ENTRY_SIZE_MASK
     writer = _RunWriter(fd, source)
     writer.add(0, format.HEADER.size)
-    entries = []
+    entries: List[int] = []
     run_start = run_stop = shift = 0
     for key, entry in index.items():
         value_start = entry >> shift_bits
@@ -72,14 +77,14 @@ class _RunWriter:
     never pass through this process's memory (the ``peak_rss`` benchmark).
     """
 
-    def __init__(self, fd, source):
+    def __init__(self, fd: int, source: DataFile) -> None:
         self.fd = fd
         self.source = source
         self.offset = 0
-        self.chunks = []
+        self.chunks: List[bytes] = []
         self.pending = 0
 
-    def add(self, start, stop):
+    def add(self, start: int, stop: int) -> None:
         self.offset += stop - start
         if stop - start >= _WRITE_CHUNK:
             self.flush()
@@ -90,13 +95,13 @@ class _RunWriter:
         if self.pending >= _WRITE_CHUNK:
             self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         if self.chunks:
             layout.write_all(self.fd, b''.join(self.chunks))
         self.chunks, self.pending = [], 0
 
 
-def _copy_range(source, fd, start, stop):
+def _copy_range(source: DataFile, fd: int, start: int, stop: int) -> None:
     copy = getattr(os, 'copy_file_range', None)  # Linux only
     while start < stop:
         count = min(stop - start, _WRITE_CHUNK * 64)

@@ -9,11 +9,15 @@ blocks with ``os.write`` (real blocks, so a full disk is an ``ENOSPC`` here and 
 ``SIGBUS`` later); ``close()`` cuts the file back to its logical end.  A reader (ours or
 semidbm 0.5.1) of a cleanly closed file never sees the pad.
 """
+from __future__ import annotations
+
 import errno
 import mmap
 import os
+from typing import Optional
 
 from semidbm import format, layout
+from semidbm.syncmark import SyncMark
 
 #: Smallest and largest step by which a writable file grows (a quarter of its size
 #: in between): small databases stay small, big ones grow a few times per GiB.
@@ -34,13 +38,15 @@ class DataFile:
         (writable only; owned, closed by :meth:`close`).
     """
 
-    def __init__(self, path, fd, end, writable, scanned=None):
+    def __init__(self, path: str, fd: int, end: int, writable: bool,
+                 scanned: Optional[mmap.mmap] = None) -> None:
         self.path = path
         self.fd = fd
         self.end = end
         self.writable = writable
-        self.mark = None
-        self._synced_end = None  # the end at the last sync: no second one for nothing
+        self.mark: Optional[SyncMark] = None
+        # The end at the last sync: no second one for nothing.
+        self._synced_end: Optional[int] = None
         #: For a reader: whether bytes after its end may hold blocks a power cut lost
         #: (semidbm.loading), until a writer syncs in this boot of the machine.
         self.lost_blocks = False
@@ -50,6 +56,8 @@ class DataFile:
             os.ftruncate(fd, end)
             self.size = end
             self.map = self._map()
+        elif scanned is None:
+            raise TypeError('a read-only DataFile needs the map it was scanned with')
         elif len(scanned) > end:
             # Reads go no further than the end of whole records, which no writer
             # cuts: a map over its pad, which it cuts at close, could be read past
@@ -59,11 +67,11 @@ class DataFile:
         else:
             self.size, self.map = len(scanned), scanned
 
-    def _map(self):
+    def _map(self) -> mmap.mmap:
         access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
         return mmap.mmap(self.fd, self.size, access=access)
 
-    def _grow(self, needed):
+    def _grow(self, needed: int) -> None:
         """Make the file at least ``end + needed`` bytes long, padding what is new."""
         growth = min(MAX_GROWTH, max(MIN_GROWTH, self.end // 4))
         target = self.end + needed + growth
@@ -71,7 +79,7 @@ class DataFile:
             chunk = min(len(_PAD), target - self.size)
             self.size += os.pwrite(self.fd, _PAD[:chunk], self.size)
 
-    def append(self, blob):
+    def append(self, blob: bytes) -> int:
         """Copy *blob*, one record, to the logical end; return the offset it starts at.
 
         Cost: one ``memcpy`` into the map; a ``write`` of pad and a new map when full.
@@ -85,7 +93,7 @@ class DataFile:
         self.end = stop
         return start
 
-    def append_many(self, blob):
+    def append_many(self, blob: bytes) -> int:
         """Write *blob*, whole records, at the logical end with as few system calls
         as the kernel allows; return the offset it starts at.
 
@@ -103,7 +111,7 @@ class DataFile:
         self.end = start + length
         return start
 
-    def _remap(self, needed):
+    def _remap(self, needed: int) -> None:
         # The old map stays until the new one replaces it, and is dropped, not closed:
         # a reader in another thread may still slice it (its bytes stay valid); it is
         # unmapped when the last one lets go.  (Never None meanwhile: tests/test_threads.)
@@ -120,35 +128,38 @@ class DataFile:
         if self.end + needed >= self.size:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
 
-    def truncate_pad(self):
+    def truncate_pad(self) -> None:
         """Cut everything past the logical end (the pad, or a torn tail) from the file."""
         os.ftruncate(self.fd, self.end)
         self.size = self.end
 
-    def sync(self):
+    def sync(self) -> None:
         """Make everything appended so far durable: ``msync`` and ``fsync``; then the
         sync mark (:attr:`mark`, which a writable file has once opened) says so."""
         if self.writable and self.end != self._synced_end:
+            assert self.mark is not None, 'a writable file has its mark once opened'
             self.map.flush()
             os.fsync(self.fd)
             self.mark.record(self.map, self.end)
             self._synced_end = self.end
 
-    def inode(self):
+    def inode(self) -> int:
         """The file's inode number (which an index snapshot is tied to)."""
         return os.fstat(self.fd).st_ino
 
-    def detach(self):
+    def detach(self) -> None:
         """Close the descriptor of a file that compaction replaced; leave the map to
         readers that may hold it (it is unmapped when dropped)."""
         os.close(self.fd)
 
-    def close(self):
+    def close(self) -> None:
         """Unmap, cut the pad off (writable only), and close the descriptors."""
         try:
             if self.map is not None:
                 self.map.close()
-                self.map = None
+                # Typed as always there, for the reads: one racing this close gets
+                # a TypeError from None, which it expects (SemiDBM.__getitem__).
+                self.map = None  # type: ignore[assignment]
             if self.writable:
                 self.truncate_pad()
         finally:

@@ -15,8 +15,12 @@ A data file is a header followed by records, appended one after another::
 All integers are big-endian; sizes are signed 32-bit.  ``docs/fileformat.rst`` is the
 specification; this module and that page change together.
 """
+from __future__ import annotations
+
+import mmap
 import re
 import struct
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from zlib import crc32
 
 MAGIC = b'SEMI'
@@ -37,19 +41,24 @@ PAD_BYTE = b'\xff'
 
 HEADER_BYTES = HEADER.pack(MAGIC, *VERSION)
 
+#: What the parser reads: the data file's map, or bytes read from it.
+ByteSource = Union[bytes, mmap.mmap]
+
 #: An index entry is one int, ``value_offset << ENTRY_SHIFT | value_size``: one small
 #: object a key instead of a tuple of two (the ``peak_rss`` benchmark).  Hot paths
 #: (the scan, reads, puts, compaction) do this arithmetic inline with these constants.
 ENTRY_SHIFT = 32
 ENTRY_SIZE_MASK = (1 << ENTRY_SHIFT) - 1
+#: The index: each key's entry.
+Index = Dict[bytes, int]
 
 
-def entry(value_offset, value_size):
+def entry(value_offset: int, value_size: int) -> int:
     """Return the index entry of a value of *value_size* bytes at *value_offset*."""
     return value_offset << ENTRY_SHIFT | value_size
 
 
-def entry_parts(index_entry):
+def entry_parts(index_entry: int) -> Tuple[int, int]:
     """Return ``(value_offset, value_size)`` of an index entry."""
     return index_entry >> ENTRY_SHIFT, index_entry & ENTRY_SIZE_MASK
 
@@ -58,12 +67,12 @@ def entry_parts(index_entry):
 class RecordTooLarge(ValueError):
     """A key or value is longer than :data:`MAX_SIZE`."""
 
-    def __init__(self, size):
+    def __init__(self, size: int) -> None:
         super().__init__(f'a key or value of {size} bytes is too large (the file '
                          f'format allows {MAX_SIZE})')
 
 
-def encode_put(key, value):
+def encode_put(key: bytes, value: bytes) -> bytes:
     """Return the bytes of a put record for *key* and *value* (both bytes).
 
     :raises RecordTooLarge: if either is longer than :data:`MAX_SIZE`.
@@ -75,7 +84,9 @@ def encode_put(key, value):
                      CHECKSUM.pack(crc32(value, crc32(key)))))
 
 
-def encode_puts(pairs, start, convert):
+def encode_puts(pairs: Iterable[Tuple[Any, Any]], start: int,
+                convert: Callable[[Any, Any], Tuple[bytes, bytes]]
+                ) -> Tuple[bytes, List[bytes], List[int]]:
     """Encode *pairs* as put records to be written one after another at *start*.
 
     Return ``(blob, keys, entries)``: the records' bytes, the keys, and for each
@@ -87,7 +98,10 @@ def encode_puts(pairs, start, convert):
 
     :raises RecordTooLarge: if a key or value is longer than :data:`MAX_SIZE`.
     """
-    parts, keys, locations = [], [], []
+    # The pairs are Any: what is not bytes is *convert*'s to check, at run time.
+    parts: List[bytes] = []
+    keys: List[bytes] = []
+    locations: List[int] = []
     add_parts, add_key, add_location = parts.extend, keys.append, locations.append
     pack_head, pack_checksum = RECORD_HEAD.pack, CHECKSUM.pack
     offset, limit = start, MAX_SIZE
@@ -107,13 +121,13 @@ def encode_puts(pairs, start, convert):
     return b''.join(parts), keys, locations
 
 
-def encode_delete(key):
+def encode_delete(key: bytes) -> bytes:
     """Return the bytes of a tombstone for *key*."""
     return b''.join((RECORD_HEAD.pack(len(key), DELETED), key,
                      CHECKSUM.pack(crc32(key))))
 
 
-def check_header(buf, path):
+def check_header(buf: ByteSource, path: object) -> Tuple[int, int]:
     """Check the file header at the start of *buf*; return its (major, minor).
 
     :raises ValueError: with a message naming *path* when the magic or major version
@@ -132,20 +146,21 @@ def check_header(buf, path):
     return major, minor
 
 
-def record_size(key_size, value_size):
+def record_size(key_size: int, value_size: int) -> int:
     """Return the length in bytes of a record with these size fields."""
     return OVERHEAD + key_size + (value_size if value_size != DELETED else 0)
 
 
-def checksum_ok(buf, offset, key_size, value_size):
+def checksum_ok(buf: ByteSource, offset: int, key_size: int, value_size: int) -> bool:
     """Tell whether the record at *offset* with these sizes carries a good checksum."""
     start = offset + RECORD_HEAD.size
     body_end = start + key_size + (value_size if value_size != DELETED else 0)
+    stored: int  # unpack_from gives Any
     stored, = CHECKSUM.unpack_from(buf, body_end)
     return crc32(buf[start:body_end]) == stored
 
 
-def value_ok(buf, key, value, value_offset):
+def value_ok(buf: ByteSource, key: bytes, value: bytes, value_offset: int) -> bool:
     """Tell whether *value*, read from *value_offset* in *buf* for *key*, is followed
     by its record's checksum.  A value cut short by the end of *buf* is not."""
     end = value_offset + len(value)
@@ -153,7 +168,7 @@ def value_ok(buf, key, value, value_offset):
             and crc32(value, crc32(key)) == CHECKSUM.unpack_from(buf, end)[0])
 
 
-def scan(buf, offset, end):
+def scan(buf: ByteSource, offset: int, end: int) -> Iterator[Tuple[int, bytes, int]]:
     """Yield ``(offset, key, value_size)`` for each whole record in ``buf[offset:end]``.
 
     The checksum is not verified (that is a read's or a check's job).  Stops at the
@@ -176,7 +191,7 @@ def scan(buf, offset, end):
         offset = body_end + CHECKSUM.size
 
 
-def valid_record_at(buf, offset, end):
+def valid_record_at(buf: ByteSource, offset: int, end: int) -> bool:
     """Tell whether a whole record with a good checksum starts at *offset*."""
     if offset + OVERHEAD > end:
         return False
@@ -188,14 +203,15 @@ def valid_record_at(buf, offset, end):
     return checksum_ok(buf, offset, key_size, value_size)
 
 
-def filler(buf, offset, key_size, value_size):
+def filler(buf: ByteSource, offset: int, key_size: int, value_size: int) -> bool:
     """Tell whether the record at *offset* is one that lost or unwritten blocks make
     by themselves: all zeros (an empty key and value: the crc32 of nothing is 0), or
     nothing but pad after its head (see :func:`torn_copy`)."""
     return (key_size == 0 and value_size == 0) or pad_made(buf, offset)
 
 
-def find_record(buf, offset, end, starts_before=None):
+def find_record(buf: ByteSource, offset: int, end: int,
+                starts_before: Optional[int] = None) -> int:
     """Return the offset of the first valid record at or after *offset* that is not
     :func:`filler`, or -1.
 
@@ -217,7 +233,7 @@ def find_record(buf, offset, end, starts_before=None):
     return -1
 
 
-def _candidates(buf, offset, stop, end):
+def _candidates(buf: ByteSource, offset: int, stop: int, end: int) -> Iterator[int]:
     """Yield the offsets in [offset, stop) where both size fields could be real.
 
     A size is at most ``end - offset``, so its first (big-endian) byte is at most
@@ -243,14 +259,15 @@ def _candidates(buf, offset, stop, end):
 PROBE = 1 << 16
 
 
-def probes(buf, end):
+def probes(buf: ByteSource, end: int) -> Tuple[int, int]:
     """Return checksums of the first and the last :data:`PROBE` bytes of ``buf[:end]``:
     what ties a file that describes the data file (a snapshot, a sync mark) to its
     contents rather than to its inode, so copies keep working and other files don't."""
     return crc32(buf[:min(PROBE, end)]), crc32(buf[max(0, end - PROBE):end])
 
 
-def torn_copy(buf, offset, key_size, value_size, size):
+def torn_copy(buf: ByteSource, offset: int, key_size: int, value_size: int,
+              size: int) -> bool:
     """Tell whether the record at *offset* is a copy that a kill cut short.
 
     So it is when nothing but pad follows it to *size* (a live writer always leaves
@@ -268,14 +285,14 @@ def torn_copy(buf, offset, key_size, value_size, size):
             or not checksum_ok(buf, offset, key_size, value_size))
 
 
-def pad_made(buf, offset):
+def pad_made(buf: ByteSource, offset: int) -> bool:
     """Tell whether the record at *offset* is nothing but pad after its head."""
     body = offset + RECORD_HEAD.size
     end = offset + record_size(*RECORD_HEAD.unpack_from(buf, offset))
     return content_end(buf, body, end) == body
 
 
-def content_end(buf, offset, end):
+def content_end(buf: ByteSource, offset: int, end: int) -> int:
     """Return where the bytes of ``buf[offset:end]`` stop being :data:`PAD_BYTE`.
 
     Reading back from *end* a block at a time, so a preallocated tail costs one

@@ -19,11 +19,18 @@ data file, the snapshot) gets those of its data file, so a private database stay
 whatever mode a later open passes.  (As in the stdlib's dbm modules, *mode* is used only
 when the database is created.)
 """
+from __future__ import annotations
+
 import os
 import time
 import warnings
+from typing import Callable, List, Optional, TypeVar, Union
 
 from semidbm.exceptions import DBMNotFoundError, error
+
+#: A path as ``os`` functions take it: what :func:`semidbm.open` accepts.
+AnyPath = Union[str, bytes, os.PathLike[str], os.PathLike[bytes]]
+_T = TypeVar('_T')
 
 DATA = 'data'
 SNAPSHOT = 'index'
@@ -52,18 +59,18 @@ class Layout:
     :ivar lock: the lock file (Windows).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory: AnyPath) -> None:
         self.directory = os.fsdecode(os.fspath(directory))
         self.data = os.path.join(self.directory, DATA)
         self.snapshot = os.path.join(self.directory, SNAPSHOT)
         self.synced = os.path.join(self.directory, SYNCED)
         self.lock = os.path.join(self.directory, LOCK)
 
-    def temp(self, filename):
+    def temp(self, filename: str) -> str:
         """The temporary name under which the file *filename* is made anew."""
         return os.path.join(self.directory, _TEMP_NAMES[os.path.basename(filename)])
 
-    def kept_name(self, kind, detail=''):
+    def kept_name(self, kind: str, detail: str = '') -> str:
         """A new name for bytes kept aside: ``data.KIND-TIMESTAMP`` then *detail* (*kind*
         is :data:`KEPT_CORRUPT`, an original a repair replaced, or :data:`KEPT_CUT`,
         records a recovery could not apply)."""
@@ -74,7 +81,7 @@ class Layout:
             kept = f'{self.data}.{kind}-{stamp}-{n}{detail}'
         return kept
 
-    def kept(self, kind):
+    def kept(self, kind: str) -> List[str]:
         """The names of what was kept aside as *kind*, oldest first."""
         prefix = f'{DATA}.{kind}-'
         try:
@@ -85,7 +92,7 @@ class Layout:
                       if name.startswith(prefix)
                       and not name.endswith((APPLIED, PARTIAL)))
 
-    def remove_leftovers(self):
+    def remove_leftovers(self) -> None:
         """Remove the temporary files that a crash in a swap left behind, and kept
         files a crash left half written (their bytes are still in the data file)."""
         for name in _TEMP_NAMES.values():
@@ -94,7 +101,7 @@ class Layout:
             if name.startswith(f'{DATA}.{KEPT_CUT}-') and name.endswith(PARTIAL):
                 remove(os.path.join(self.directory, name))
 
-    def require(self, hint):
+    def require(self, hint: str) -> None:
         """Check that there is a database here.
 
         :param hint: what to do about a missing one, for the interface in use.
@@ -128,7 +135,7 @@ _FOREIGN_MAGIC = ((b'SQLite format 3\0', 'dbm.sqlite3'),
                   (b'\xcf\x9a\x57\x13', 'dbm.gnu'), (b'\x13\x57\x9a\xcf', 'dbm.gnu'))
 
 
-def foreign_database(path):
+def foreign_database(path: str) -> Optional[str]:
     """Name the dbm module whose database *path* looks like (``'dbm.dumb'`` for
     ``PATH.dat`` and ``PATH.dir`` beside it), or None."""
     if os.path.isfile(path + '.dat') and os.path.isfile(path + '.dir'):
@@ -141,7 +148,7 @@ def foreign_database(path):
     return next((name for magic, name in _FOREIGN_MAGIC if head.startswith(magic)), None)
 
 
-def make_directory(directory, mode):
+def make_directory(directory: str, mode: int) -> None:
     """Create the database *directory* if missing: *mode* plus search (x) bits where it
     gives read bits, so that its files can be reached by whom they are readable to.
     A new directory's name is made durable (its parent fsynced)."""
@@ -163,12 +170,12 @@ def make_directory(directory, mode):
                       stacklevel=5)
 
 
-def open_file(filename, flags, mode=0o666):
+def open_file(filename: str, flags: int, mode: int = 0o666) -> int:
     """``os.open`` in binary mode; a file it creates gets *mode* less the umask."""
     return os.open(filename, flags | _BINARY, mode)
 
 
-def create(filename, mode):
+def create(filename: str, mode: int) -> int:
     """Create (or empty) *filename* for writing with exactly the permission bits *mode*;
     return its descriptor."""
     fd = open_file(filename, os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)
@@ -182,7 +189,9 @@ def create(filename, mode):
     return fd
 
 
-def replace(layout, target, mode, fill, installed=None, synced=None):
+def replace(layout: Layout, target: str, mode: int, fill: Callable[[int], _T],
+            installed: Optional[Callable[[_T], object]] = None,
+            synced: Optional[Callable[[_T], object]] = None) -> _T:
     """Make *target* anew: write it under its temporary name, fsync it, rename it over
     *target*, fsync the directory.  Return what ``fill(fd)`` returned.
 
@@ -227,7 +236,7 @@ def replace(layout, target, mode, fill, installed=None, synced=None):
     return result
 
 
-def fsync_directory(directory):
+def fsync_directory(directory: str) -> None:
     """Make the names created or replaced in *directory* durable (POSIX; Windows
     cannot open a directory, and its file systems need no such step)."""
     if os.name == 'nt':
@@ -239,7 +248,7 @@ def fsync_directory(directory):
         os.close(fd)
 
 
-def remove(filename):
+def remove(filename: str) -> None:
     """Remove *filename* if it is there."""
     try:
         os.remove(filename)
@@ -247,7 +256,7 @@ def remove(filename):
         pass
 
 
-def write_all(fd, data, offset=None):
+def write_all(fd: int, data: bytes, offset: Optional[int] = None) -> None:
     """Write all of *data* to *fd* -- at *offset* with ``pwrite``, else where the file
     position is -- front to back, however many calls it takes."""
     view = memoryview(data)

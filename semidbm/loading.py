@@ -3,8 +3,10 @@
 The index maps each key to its entry (:func:`semidbm.format.entry`, inlined here:
 the ``load`` benchmark is this loop).
 """
+from __future__ import annotations
+
 import mmap
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Protocol, Tuple
 
 from semidbm import format
 from semidbm.exceptions import DBMLoadError
@@ -12,9 +14,20 @@ from semidbm.exceptions import DBMLoadError
 #: How much of the data file a scan reads before it lets the pages go.
 WINDOW = 1 << 24
 _DONTNEED = getattr(mmap, 'MADV_DONTNEED', None)  # not on Windows
+#: A record as :func:`semidbm.format.scan` yields it: ``(offset, key, value_size)``.
+_Record = Tuple[int, bytes, int]
 
 
-def check_header(buf, data_path):
+class Sink(Protocol):
+    """What a scan applies records to: the index, or a refresh's
+    :class:`~semidbm.catchup.Delta`."""
+
+    def __setitem__(self, key: bytes, index_entry: int, /) -> None: ...
+
+    def pop(self, key: bytes, default: None, /) -> object: ...
+
+
+def check_header(buf: format.ByteSource, data_path: object) -> Tuple[int, int]:
     """Return the format version, ``(major, minor)``, of the header at the start of *buf*.
 
     :raises DBMLoadError: naming *data_path*, if *buf* has not our header.
@@ -38,8 +51,10 @@ class Leftover(NamedTuple):
     first: int
 
 
-def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=None, *,
-              lost_blocks=True):
+def scan_into(index: format.Index, buf: format.ByteSource, start: int, size: int,
+              durable_end: Optional[int], data_path: str, db_path: str,
+              tail: Optional[bytes] = None, *,
+              lost_blocks: bool = True) -> Tuple[int, Optional[Leftover]]:
     """Add the records of ``buf[start:size]`` to *index*; return the data's end and
     a :class:`Leftover` or None.
 
@@ -84,7 +99,8 @@ def scan_into(index, buf, start, size, durable_end, data_path, db_path, tail=Non
     return end, _leftover(buf, end, size)
 
 
-def scan_tail(index, tail, base, lost_blocks=False):
+def scan_tail(index: format.Index, tail: bytes, base: int,
+              lost_blocks: bool = False) -> Tuple[int, Optional[Leftover]]:
     """Apply the records of *tail*, a copy of the data file's bytes from offset *base*
     on, as those after the durable end (:func:`scan_into`); return the data's end and
     a :class:`Leftover` or None, in offsets of the file."""
@@ -92,12 +108,13 @@ def scan_tail(index, tail, base, lost_blocks=False):
     return end, _leftover(tail, end - base, len(tail), base)
 
 
-def apply_tail(index, tail, base, lost_blocks):
+def apply_tail(index: Sink, tail: bytes, base: int, lost_blocks: bool) -> int:
     """:func:`scan_tail` without the search for leftovers: return the data's end."""
     return _scan_verified(index, tail, 0, len(tail), base, lost_blocks)[0]
 
 
-def unsynced(buf, start, size, lost_blocks=True):
+def unsynced(buf: format.ByteSource, start: int, size: int,
+             lost_blocks: bool = True) -> Tuple[int, int, Optional[Leftover]]:
     """Return what recovery makes of ``buf[start:size]``, the bytes past the durable
     end: ``(records, end, leftover)``, the count of records it applies, where they
     end, and the :class:`Leftover` (or None)."""
@@ -105,7 +122,8 @@ def unsynced(buf, start, size, lost_blocks=True):
     return records, end, _leftover(buf, end, size)
 
 
-def _scan(index, buf, start, size):
+def _scan(index: format.Index, buf: format.ByteSource, start: int,
+          size: int) -> Tuple[Optional[_Record], int]:
     """Apply the whole records of ``buf[start:size]`` but the last, one step late;
     return the last (``(offset, key, value_size)`` or None) and where it starts.
 
@@ -118,7 +136,7 @@ def _scan(index, buf, start, size):
     deleted = format.DELETED
     head = format.RECORD_HEAD.size
     shift = format.ENTRY_SHIFT
-    pending = None
+    pending: Optional[_Record] = None
     released = 0
     whole = False
     while True:
@@ -137,12 +155,13 @@ def _scan(index, buf, start, size):
         if pending is before:  # a record longer than the window, or damage
             whole = True
             continue
+        assert pending is not None  # it moved: this window had a record
         offset, key, value_size = pending
         start = offset + format.record_size(len(key), value_size)
         released = _release(buf, released, start)
 
 
-def _apply(index, record, start, base=0):
+def _apply(index: Sink, record: Optional[_Record], start: int, base: int = 0) -> int:
     """Apply *record* (or nothing, if None, at *start*); return where the data ends.
     Its offset is in a buffer that starts at offset *base* of the file."""
     if record is None:
@@ -156,7 +175,8 @@ def _apply(index, record, start, base=0):
     return offset + format.record_size(len(key), value_size)
 
 
-def _scan_verified(index, buf, start, size, base=0, lost_blocks=True):
+def _scan_verified(index: Sink, buf: format.ByteSource, start: int, size: int,
+                   base: int = 0, lost_blocks: bool = True) -> Tuple[int, int]:
     """Apply the records of ``buf[start:size]`` up to the first that does not verify
     or is :func:`_filler_alone`; return where the applied ones end (*buf* starting at
     offset *base* of the file), and their count."""
@@ -171,7 +191,8 @@ def _scan_verified(index, buf, start, size, base=0, lost_blocks=True):
     return end, count
 
 
-def _filler_alone(buf, offset, key_size, value_size, size, lost_blocks=True):
+def _filler_alone(buf: format.ByteSource, offset: int, key_size: int, value_size: int,
+                  size: int, lost_blocks: bool = True) -> bool:
     """Tell whether the record at *offset* is :func:`~semidbm.format.filler` with
     nothing after it that shows a writer wrote it.
 
@@ -195,7 +216,7 @@ def _filler_alone(buf, offset, key_size, value_size, size, lost_blocks=True):
                 or _torn_copy_at(buf, after, size))
 
 
-def _torn_copy_at(buf, offset, size):
+def _torn_copy_at(buf: format.ByteSource, offset: int, size: int) -> bool:
     if offset + format.RECORD_HEAD.size > size:
         return False
     key_size, value_size = format.RECORD_HEAD.unpack_from(buf, offset)
@@ -203,7 +224,8 @@ def _torn_copy_at(buf, offset, size):
             and format.torn_copy(buf, offset, key_size, value_size, size))
 
 
-def _leftover(buf, end, size, base=0):
+def _leftover(buf: format.ByteSource, end: int, size: int,
+              base: int = 0) -> Optional[Leftover]:
     """The :class:`Leftover` after the data's *end*, or None if no valid record is
     left there (a torn copy, pad, zeros); *buf* starts at offset *base* of the file."""
     stop = format.content_end(buf, end, size)
@@ -213,7 +235,7 @@ def _leftover(buf, end, size, base=0):
     return None if first == -1 else Leftover(base + end, base + stop, base + first)
 
 
-def _release(buf, released, upto):
+def _release(buf: format.ByteSource, released: int, upto: int) -> int:
     """Drop the pages of ``buf[released:upto]`` from this process (not from the page
     cache: reading them again costs a minor fault); return the new *released*."""
     upto -= upto % mmap.PAGESIZE
@@ -226,7 +248,8 @@ def _release(buf, released, upto):
     return released
 
 
-def _settle_last(buf, record, index, start, size):
+def _settle_last(buf: format.ByteSource, record: Optional[_Record], index: format.Index,
+                 start: int, size: int) -> int:
     """Apply the last whole *record*; return the logical end of the data.
 
     Its checksum decides only when pad follows it: then a writer was killed in the
@@ -242,7 +265,7 @@ def _settle_last(buf, record, index, start, size):
     return _apply(index, record, start)
 
 
-def _search_from(buf, last, end):
+def _search_from(buf: format.ByteSource, last: Optional[_Record], end: int) -> int:
     """Where valid records after damage are looked for: after the data's *end*, or,
     when the *last* record applied fails its checksum, inside it.  A record that
     lost a byte claims the first byte of the next one, which a search after it would
@@ -253,7 +276,8 @@ def _search_from(buf, last, end):
     return end if format.checksum_ok(buf, offset, len(key), value_size) else offset
 
 
-def _refuse_broken_chain(buf, search, size, data_path, db_path):
+def _refuse_broken_chain(buf: format.ByteSource, search: int, size: int, data_path: str,
+                         db_path: str) -> None:
     """A torn tail is cut by the next writable open; valid records after damage must
     never be: refuse to open instead, and say how to recover them."""
     leftover = _leftover(buf, search, size)

@@ -20,13 +20,18 @@ Windows cannot open a directory, and ``msvcrt.locking`` has no shared mode: ther
 writer creates ``PATH/lock`` and holds an exclusive lock on one byte of it, with its
 pid at the start; a reader holds nothing.
 """
+from __future__ import annotations
+
 import os
 import time
+from typing import List, Optional, Tuple
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover (Windows; tests/test_lock.py emulates it)
-    fcntl = None
+    # mypy checks this module for the platform it runs on: on POSIX, where fcntl is
+    # a module, the branches for None are unreachable and left unchecked.
+    fcntl = None  # type: ignore[assignment]
     import msvcrt
 
 from semidbm import layout
@@ -43,10 +48,10 @@ WAIT_HINT = 'lock_timeout=SECONDS'
 class ProcessLock:
     """A held lock; :meth:`release` lets go of it (a second call does nothing)."""
 
-    def __init__(self, fd):
-        self.fd = fd
+    def __init__(self, fd: int) -> None:
+        self.fd: Optional[int] = fd
 
-    def release(self):
+    def release(self) -> None:
         if self.fd is None:
             return
         fd, self.fd = self.fd, None
@@ -59,7 +64,8 @@ class ProcessLock:
             os.close(fd)  # releases a flock
 
 
-def acquire(files, exclusive, mode=0o666, timeout=None):
+def acquire(files: layout.Layout, exclusive: bool, mode: int = 0o666,
+            timeout: Optional[float] = None) -> Optional[ProcessLock]:
     """Lock the database of *files* (a :class:`~semidbm.layout.Layout`); return a
     :class:`ProcessLock`, or ``None``.
 
@@ -88,7 +94,7 @@ def acquire(files, exclusive, mode=0o666, timeout=None):
     return ProcessLock(fd)
 
 
-def share(fd):
+def share(fd: int) -> None:
     """Mark the data file open at *fd* as read by this process: a shared flock, which
     no one waits for, released when *fd* is closed.  Where it cannot be taken (a
     network file system, Windows) the reader is only not counted."""
@@ -100,7 +106,7 @@ def share(fd):
         pass
 
 
-def holders(files):
+def holders(files: layout.Layout) -> Tuple[List[str], List[str]]:
     """Return ``(writers, readers)``: the pids that have the database of *files* open
     for writing, and those that read its current data file ([] where the platform
     cannot tell)."""
@@ -114,7 +120,7 @@ def holders(files):
     return sorted(set(writers), key=int), sorted(set(readers), key=int)
 
 
-def _wait(fd, exclusive, directory, timeout):
+def _wait(fd: int, exclusive: bool, directory: str, timeout: Optional[float]) -> None:
     """Take the lock on *fd*, polling until *timeout*; raise :data:`error` if held."""
     deadline = time.monotonic() + (timeout or 0)
     pause = _POLL_SECONDS[0]
@@ -130,7 +136,7 @@ def _wait(fd, exclusive, directory, timeout):
         pause = min(pause * 2, _POLL_SECONDS[1])
 
 
-def _try_lock(fd, exclusive, directory):
+def _try_lock(fd: int, exclusive: bool, directory: str) -> bool:
     try:
         if fcntl is None:
             os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
@@ -149,7 +155,7 @@ def _try_lock(fd, exclusive, directory):
     return True
 
 
-def _holder(fd, exclusive):
+def _holder(fd: int, exclusive: bool) -> str:
     """Describe who holds the lock that *fd* could not get."""
     if fcntl is None:
         return _windows_holder(fd)
@@ -163,21 +169,23 @@ def _holder(fd, exclusive):
     return 'the database is open for writing in another process'
 
 
-def _pids(pids):
+def _pids(pids: List[str]) -> str:
     unique = sorted(set(pids), key=int)
     named = [pid + (' (this process)' if pid == str(os.getpid()) else '')
              for pid in unique]
     return ('pid ' if len(named) == 1 else 'pids ') + ', '.join(named)
 
 
-def _flock_holders(st, table='/proc/locks'):
+def _flock_holders(st: os.stat_result,
+                   table: str = '/proc/locks') -> Tuple[List[str], List[str]]:
     """Return the pids holding a write flock and a read flock on the file *st* is of.
 
     From Linux's ``/proc/locks`` (``1: FLOCK ADVISORY WRITE 1234 fe:00:5678 0 EOF``;
     a waiting lock has a ``->`` field); two empty lists where there is none.
     """
     ident = f'{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}'
-    writers, readers = [], []
+    writers: List[str] = []
+    readers: List[str] = []
     try:
         with open(table, encoding='ascii', errors='replace') as f:
             lines = f.read().splitlines()
@@ -190,7 +198,8 @@ def _flock_holders(st, table='/proc/locks'):
     return writers, readers
 
 
-def _acquire_windows(files, exclusive, mode, timeout):
+def _acquire_windows(files: layout.Layout, exclusive: bool, mode: int,
+                     timeout: Optional[float]) -> Optional[ProcessLock]:
     directory = files.directory
     flags = os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY
     try:
@@ -203,7 +212,8 @@ def _acquire_windows(files, exclusive, mode, timeout):
         _wait(fd, True, directory, timeout)
         if not exclusive:  # check: no writer now
             os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            # Windows-only names, which mypy on POSIX does not know (see the import).
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
             os.close(fd)
             return None
         os.lseek(fd, 0, os.SEEK_SET)
@@ -215,7 +225,7 @@ def _acquire_windows(files, exclusive, mode, timeout):
     return ProcessLock(fd)
 
 
-def _windows_holder(fd):
+def _windows_holder(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     pid = os.read(fd, 32).strip().decode('ascii', 'replace')
     if pid.isdigit():

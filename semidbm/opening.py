@@ -20,16 +20,21 @@
 
 Nothing is left open or locked when a step fails.
 """
+from __future__ import annotations
+
 import mmap
 import os
 import warnings
-from typing import NamedTuple, Optional, Tuple
+from typing import Literal, NamedTuple, Optional, Tuple
 
 from semidbm import format, layout, loading, snapshot, syncmark
 from semidbm import lock as process_lock
 from semidbm.datafile import DataFile
 from semidbm.exceptions import RecoveryWarning, error
 
+#: How :func:`semidbm.open` opens a database (one of these exactly; no modifier
+#: characters as ``dbm.gnu`` takes).
+Flag = Literal['r', 'w', 'c', 'n']
 _FLAGS = {'r': os.O_RDONLY, 'w': os.O_RDWR, 'c': os.O_RDWR | os.O_CREAT,
           'n': os.O_RDWR | os.O_CREAT}
 #: What to do about a missing database, as the library says it (``error.hint``).
@@ -40,7 +45,8 @@ class Opened(NamedTuple):
     """What an open gives the mapping."""
 
     files: layout.Layout
-    index: dict
+    # The store's word for it, over tuple's index() method, which no one calls here.
+    index: format.Index  # type: ignore[assignment]
     datafile: DataFile
     #: The writer's lock held for this open, or None (lock=False, or a reader).
     process_lock: Optional[process_lock.ProcessLock]
@@ -55,13 +61,14 @@ class Opened(NamedTuple):
     leftover: Optional[loading.Leftover]
 
 
-def check_flag(flag):
+def check_flag(flag: str) -> None:
     """:raises ValueError: unless *flag* is one of 'r', 'w', 'c', 'n'."""
     if flag not in _FLAGS:
         raise ValueError(f"flag must be 'r', 'w', 'c' or 'n', not {flag!r}")
 
 
-def open_database(path, flag, mode, *, lock, lock_timeout):
+def open_database(path: layout.AnyPath, flag: Flag, mode: int, *, lock: bool,
+                  lock_timeout: Optional[float]) -> Opened:
     """Open the database in directory *path* as :func:`semidbm.open` says.
 
     :raises ValueError: for a bad *flag*.
@@ -94,7 +101,7 @@ def open_database(path, flag, mode, *, lock, lock_timeout):
         raise
 
 
-def _open_data(files, flag, mode):
+def _open_data(files: layout.Layout, flag: Flag, mode: int) -> Opened:
     try:
         if flag == 'n':
             _empty(files, mode)
@@ -115,7 +122,7 @@ def _open_data(files, flag, mode):
         raise
 
 
-def _empty(files, mode):
+def _empty(files: layout.Layout, mode: int) -> None:
     """Flag 'n': put a new, empty data file in place of the old one, if any.
 
     A new file, not the old one truncated: a reader in another process may have the
@@ -137,7 +144,7 @@ def _empty(files, mode):
                    lambda fd: layout.write_all(fd, format.HEADER_BYTES))
 
 
-def _load(files, fd, writable):
+def _load(files: layout.Layout, fd: int, writable: bool) -> Opened:
     """Steps 4 to 7 for the data file open at *fd*."""
     if writable:
         files.remove_leftovers()
@@ -182,7 +189,7 @@ def _load(files, fd, writable):
     return Opened(files, index, datafile, None, mode, version, covered, leftover)
 
 
-def _map(fd, size):
+def _map(fd: int, size: int) -> Tuple[mmap.mmap, int]:
     """Map the file read-only; return the map and its size."""
     try:
         return mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
@@ -191,7 +198,7 @@ def _map(fd, size):
         return mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
 
 
-def _open_mark(files, datafile, matched, mode):
+def _open_mark(files: layout.Layout, datafile: DataFile, matched: bool, mode: int) -> None:
     if not matched:  # a new data file, or another program's: its bytes made durable
         os.fsync(datafile.fd)
     datafile.mark = syncmark.SyncMark.open(files, datafile.map, datafile.end, mode,
@@ -200,13 +207,14 @@ def _open_mark(files, datafile, matched, mode):
         layout.fsync_directory(files.directory)
 
 
-def cut_detail(buf, cut):
+def cut_detail(buf: format.ByteSource, cut: int) -> str:
     """The end of a kept file's name: ``-at-CUT-CRC``, the length of the data file
     after the cut and a checksum of its last 64 KiB."""
     return f'-at-{cut}-{format.probes(buf, cut)[1]:08x}'
 
 
-def _keep(files, buf, leftover, writable, mode):
+def _keep(files: layout.Layout, buf: format.ByteSource, leftover: loading.Leftover,
+          writable: bool, mode: int) -> None:
     """Report the records recovery could not apply; a writable open keeps them first
     (as a data file of their own: a header, then the bytes), as the data file is
     about to be cut."""

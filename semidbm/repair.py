@@ -13,13 +13,19 @@ resumes at the next record that verifies.  They are the library behind
 >>> report.records, report.damage
 (1, [])
 """
+from __future__ import annotations
+
 import mmap
 import os
 import shutil
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from semidbm import format, layout, loading, lock, opening, snapshot, syncmark
 from semidbm.db import SemiDBM
 from semidbm.exceptions import error
+
+#: Called as ``progress(offset, size)`` as a walk goes through the file.
+Progress = Callable[[int, int], object]
 
 
 class Damage:
@@ -29,10 +35,10 @@ class Damage:
         ``None`` when no record could even be parsed there.
     """
 
-    def __init__(self, start, stop, key, reason):
+    def __init__(self, start: int, stop: int, key: Optional[bytes], reason: str) -> None:
         self.start, self.stop, self.key, self.reason = start, stop, key, reason
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<Damage {self.start}-{self.stop} key={self.key!r}: {self.reason}>'
 
 
@@ -58,22 +64,27 @@ class Report:
         since they were kept.
     """
 
-    def __init__(self, filename, size):
+    def __init__(self, filename: str, size: int) -> None:
         self.filename = filename
         self.size = size
-        self.version = None
+        self.version: Optional[Tuple[int, int]] = None
         self.records = 0
-        self.damage = []
+        self.damage: List[Damage] = []
         self.pad = 0
-        self.durable_end = self.unsynced = self.leftover = None
-        self.kept, self.applied, self.not_applied = [], [], []
+        self.durable_end: Optional[int] = None
+        self.unsynced: Optional[Tuple[int, int]] = None
+        self.leftover: Optional[loading.Leftover] = None
+        self.kept: List[str] = []
+        self.applied: List[Tuple[str, int]] = []
+        self.not_applied: List[str] = []
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return not self.damage
 
 
-def walk(buf, size, report, progress=None):
+def walk(buf: format.ByteSource, size: int, report: Report,
+         progress: Optional[Progress] = None) -> Iterator[Tuple[int, int]]:
     """Yield ``(offset, length)`` of each verified record in ``buf[:size]``.
 
     Damage and pad go into *report* as they are met.  Cost: one pass and one
@@ -105,12 +116,14 @@ def walk(buf, size, report, progress=None):
         offset = _skip_damage(buf, offset, size, key, value_size, report)
 
 
-def _skip_damage(buf, offset, size, key, value_size, report):
+def _skip_damage(buf: format.ByteSource, offset: int, size: int, key: Optional[bytes],
+                 value_size: Optional[int], report: Report) -> int:
     """Record the damage at *offset*; return where the next good record starts."""
     content_end = format.content_end(buf, offset, size)
     following = -1
     if key is not None:
         # The size fields parsed: the damage may be inside this record's body alone.
+        assert value_size is not None  # parsed with the key
         after = offset + format.record_size(len(key), value_size)
         if after >= content_end or format.valid_record_at(buf, after, size):
             following = after
@@ -129,7 +142,8 @@ def _skip_damage(buf, offset, size, key, value_size, report):
     return following
 
 
-def check(path, progress=None, lock_timeout=None):
+def check(path: layout.AnyPath, progress: Optional[Progress] = None,
+          lock_timeout: Optional[float] = None) -> Report:
     """Verify every record of the database at *path*; return a :class:`Report`.
 
     Holds a shared lock while it reads (see :mod:`semidbm.lock`).
@@ -148,7 +162,8 @@ def check(path, progress=None, lock_timeout=None):
     return report
 
 
-def _check_unsynced(buf, marked, size, report):
+def _check_unsynced(buf: format.ByteSource, marked: syncmark.Durable, size: int,
+                    report: Report) -> None:
     """What the next open makes of the bytes past the durable end, into *report*."""
     records, end, report.leftover = loading.unsynced(buf, marked.end, size,
                                                      not marked.same_boot)
@@ -160,7 +175,9 @@ def _check_unsynced(buf, marked, size, report):
         report.unsynced = (end, content_end)
 
 
-def repair(path, progress=None, lock_timeout=None, force=False):
+def repair(path: layout.AnyPath, progress: Optional[Progress] = None,
+           lock_timeout: Optional[float] = None,
+           force: bool = False) -> Tuple[Report, Optional[str]]:
     """Rewrite the data file of *path* with every record that verifies, and apply the
     records that recoveries kept aside (``data.cut-*``, :attr:`Report.applied`).
 
@@ -185,13 +202,14 @@ def repair(path, progress=None, lock_timeout=None, force=False):
     return report, kept
 
 
-def _unchanged_since(files, name):
+def _unchanged_since(files: layout.Layout, name: str) -> bool:
     """Tell whether the data file is as it was when *name* was kept (its name says)."""
     with mapped(files.data) as (buf, size):
         return name.endswith(opening.cut_detail(buf, size))
 
 
-def _repair_data(files, progress):
+def _repair_data(files: layout.Layout,
+                 progress: Optional[Progress]) -> Tuple[Report, Optional[str]]:
     with mapped(files.data) as (buf, size):
         report = Report(files.data, size)
         records = list(walk(buf, size, report, progress))
@@ -214,7 +232,7 @@ def _repair_data(files, progress):
     return report, kept
 
 
-def _apply_kept(files, name):
+def _apply_kept(files: layout.Layout, name: str) -> int:
     """Apply the verified records of the kept file *name* to the database, in order,
     then rename the file ``...applied``; return how many it held."""
     with mapped(name) as (buf, size):
@@ -236,14 +254,15 @@ def _apply_kept(files, name):
 class _locked:
     """``with _locked(files, exclusive, timeout)``: the database's lock held."""
 
-    def __init__(self, files, exclusive, timeout):
+    def __init__(self, files: layout.Layout, exclusive: bool,
+                 timeout: Optional[float]) -> None:
         files.require('there is nothing to check or repair')
         self.held = lock.acquire(files, exclusive, timeout=timeout)
 
-    def __enter__(self):
+    def __enter__(self) -> _locked:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         if self.held is not None:
             self.held.release()
 
@@ -251,10 +270,10 @@ class _locked:
 class mapped:
     """``with mapped(filename) as (buf, size)``: the file read-only, mapped."""
 
-    def __init__(self, filename):
+    def __init__(self, filename: str) -> None:
         self.filename = filename
 
-    def __enter__(self):
+    def __enter__(self) -> Tuple[format.ByteSource, int]:
         try:
             self.fd = layout.open_file(self.filename, os.O_RDONLY)
         except OSError as exc:
@@ -263,22 +282,22 @@ class mapped:
         size = os.fstat(self.fd).st_size
         # An empty file cannot be mapped; it is all damage anyway.
         self.map = mmap.mmap(self.fd, size, access=mmap.ACCESS_READ) if size else None
-        return (self.map if size else b''), size
+        return (self.map if self.map is not None else b''), size
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         if self.map is not None:
             self.map.close()
         os.close(self.fd)
 
 
-def _write_records(fd, buf, records):
+def _write_records(fd: int, buf: format.ByteSource, records: List[Tuple[int, int]]) -> None:
     """Write a header and the *records* (``(offset, length)`` in *buf*) to *fd*."""
     layout.write_all(fd, format.HEADER_BYTES)
     for offset, length in records:
         layout.write_all(fd, buf[offset:offset + length])
 
 
-def _keep_original(files):
+def _keep_original(files: layout.Layout) -> str:
     """Give the original data file a second name, ``data.corrupt-<timestamp>``."""
     kept = files.kept_name(layout.KEPT_CORRUPT)
     try:

@@ -8,12 +8,18 @@
 ...     shelf['point']
 {'x': 1, 'y': [2, 3]}
 """
+from __future__ import annotations
+
 import shelve
+from typing import Any, Optional
 
 import semidbm
+from semidbm.layout import AnyPath
+from semidbm.opening import Flag
 
 
-def open(filename, flag='c', protocol=None, writeback=False, **options):
+def open(filename: AnyPath, flag: Flag = 'c', protocol: Optional[int] = None,
+         writeback: bool = False, **options: Any) -> shelve.Shelf[Any]:
     """Open the semidbm database *filename* as a :class:`shelve.Shelf` and return it.
 
     As :func:`shelve.open`, with semidbm underneath: keys are str (stored as UTF-8),

@@ -19,15 +19,26 @@ while the data file is the same file (inode) and its first and last
 after ``covered`` (by us or by semidbm 0.5.1, which knows nothing of snapshots) are
 then scanned as usual.  A replaced data file (compaction by 0.5.1) has a new inode.
 """
+from __future__ import annotations
+
 import functools
+import io
 import itertools
 import os
 import struct
 import sys
 from array import array
+from typing import TYPE_CHECKING, BinaryIO, Iterable, List, Optional, Tuple, TypeVar, Union
 from zlib import crc32
 
 from semidbm import format, layout
+from semidbm.datafile import DataFile
+
+if TYPE_CHECKING:
+    _Ints = array[int]
+else:  # array is subscriptable at run time from Python 3.12 on
+    _Ints = array
+_Array = TypeVar('_Array', bound=_Ints)
 
 MAGIC = b'SEMIIDX2'  # 1 had the key sizes before the positions
 HEAD = struct.Struct('<8sQQQIII')
@@ -39,13 +50,14 @@ _KEYS_PER_PASS = 1 << 10  # 16 KiB of 16-byte keys: they stay in the cache for l
 _KEYS_PER_UNPACK = 1 << 12
 
 
-def _little(items):
+def _little(items: _Array) -> _Array:
     if sys.byteorder != 'little':
         items.byteswap()
     return items
 
 
-def save(files, index, datafile, covered, mode):
+def save(files: layout.Layout, index: format.Index, datafile: DataFile,
+         covered: Optional[int], mode: int) -> None:
     """Save *index* of *datafile* for the next open, unless the snapshot on disk
     already *covers* all of it (databases of :data:`MIN_KEYS` keys or more only:
     below, one is removed).  A snapshot that cannot be written is left out: it is
@@ -61,7 +73,8 @@ def save(files, index, datafile, covered, mode):
         discard(files)
 
 
-def write(files, index, buf, covered, ino, mode):
+def write(files: layout.Layout, index: format.Index, buf: format.ByteSource, covered: int,
+          ino: int, mode: int) -> None:
     """Write the snapshot of *index* (over ``buf[:covered]``) to ``files.snapshot``,
     with permission bits *mode*, and swap it in (:func:`semidbm.layout.replace`).
 
@@ -73,7 +86,7 @@ def write(files, index, buf, covered, ino, mode):
     """
     head_crc, tail_crc = format.probes(buf, covered)
 
-    def fill(fd):
+    def fill(fd: int) -> None:
         sizes = array('I')
         with os.fdopen(fd, 'wb', closefd=False) as f:
             crc = _put(f, HEAD.pack(MAGIC, ino, covered, len(index), head_crc, tail_crc,
@@ -91,12 +104,13 @@ def write(files, index, buf, covered, ino, mode):
     layout.replace(files, files.snapshot, mode, fill)
 
 
-def _put(f, piece, crc):
+def _put(f: BinaryIO, piece: Union[bytes, _Ints], crc: int) -> int:
     f.write(piece)
     return crc32(piece, crc)
 
 
-def load(path, buf, size, ino):
+def load(path: str, buf: format.ByteSource, size: int,
+         ino: int) -> Optional[Tuple[format.Index, int]]:
     """Return ``(index, covered)`` from the snapshot at *path*, or None.
 
     None when there is no snapshot, it is damaged, or it does not describe this
@@ -109,7 +123,8 @@ def load(path, buf, size, ino):
         return None
 
 
-def _read(f, length, buf, size, ino):
+def _read(f: io.BufferedReader, length: int, buf: format.ByteSource, size: int,
+          ino: int) -> Optional[Tuple[format.Index, int]]:
     """Read the snapshot from *f* (*length* bytes) a piece at a time, checksumming
     as it goes: the keys never sit in memory twice (the ``peak_rss`` benchmark)."""
     head = f.read(HEAD.size)
@@ -135,7 +150,7 @@ def _read(f, length, buf, size, ino):
             or HEAD.size + 12 * count + sum(sizes) + TRAILER.size != length
             or (count and max(positions) >> format.ENTRY_SHIFT > covered)):
         return None
-    index = {}
+    index: format.Index = {}
     for first in range(0, count, _KEYS_PER_READ):
         piece_sizes = sizes[first:first + _KEYS_PER_READ]
         piece = f.read(sum(piece_sizes))
@@ -150,7 +165,7 @@ def _read(f, length, buf, size, ino):
     return index, covered
 
 
-def _split(blob, sizes):
+def _split(blob: bytes, sizes: _Ints) -> Iterable[bytes]:
     """Cut *blob* into keys of these *sizes*, without a Python step per key."""
     if sizes and sizes[0] and sizes.count(sizes[0]) == len(sizes):  # the usual case
         return _split_even(blob, sizes[0], len(sizes))
@@ -158,10 +173,10 @@ def _split(blob, sizes):
     return map(blob.__getitem__, map(slice, ends, ends[1:]))
 
 
-def _split_even(blob, size, count):
+def _split_even(blob: bytes, size: int, count: int) -> List[bytes]:
     """Cut *blob* into *count* keys of *size* bytes: a struct unpacks a run of them in
     one call, a third of the time of slicing them one by one (the ``load`` benchmark)."""
-    keys = []
+    keys: List[bytes] = []
     run = min(count, _KEYS_PER_UNPACK)
     layout = _layout(size, run)
     whole = count - count % run
@@ -173,12 +188,12 @@ def _split_even(blob, size, count):
 
 
 @functools.lru_cache(maxsize=8)
-def _layout(size, count):
+def _layout(size: int, count: int) -> struct.Struct:
     return struct.Struct(f'{size}s' * count)
 
 
 
-def discard(files):
+def discard(files: layout.Layout) -> None:
     """Delete the snapshot of the database *files*, if there is one, and the temporary
     file that a write killed part-way left (never read, but it takes room)."""
     layout.remove(files.snapshot)

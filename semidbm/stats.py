@@ -21,12 +21,41 @@
                       (this one among them, if it does)
 ====================  ==========================================================
 """
+from __future__ import annotations
+
 import os
+from typing import List, Literal, Optional, Tuple, TypedDict
 
 from semidbm import format, layout, lock
+from semidbm.loading import Leftover
 
 
-def describe(files, index, end, version, snapshot_end, leftover):
+class _Snapshot(TypedDict):
+    snapshot: Literal['none', 'fresh', 'partial', 'invalid']
+    snapshot_covers: int
+
+
+class _Holders(TypedDict):
+    writers: List[int]
+    readers: List[int]
+
+
+class Stats(_Snapshot, _Holders):
+    """The type of the dict :meth:`semidbm.SemiDBM.stats` returns (the table above)."""
+
+    path: str
+    format: str
+    keys: int
+    file_size: int
+    live_bytes: int
+    dead_bytes: int
+    reclaimable: float
+    unapplied: int
+    kept: List[str]
+
+
+def describe(files: layout.Layout, index: format.Index, end: int, version: Tuple[int, int],
+             snapshot_end: Optional[int], leftover: Optional[Leftover]) -> Stats:
     """Return the stats of the database *files* whose *index* covers ``end`` bytes.
 
     Cost: one pass over the index; no read of the data file.
@@ -40,13 +69,13 @@ def describe(files, index, end, version, snapshot_end, leftover):
             'kept': files.kept(layout.KEPT_CUT), **_holders(files)}
 
 
-def _holders(files):
+def _holders(files: layout.Layout) -> _Holders:
     writers, readers = lock.holders(files)
     return {'writers': [int(pid) for pid in writers],
             'readers': [int(pid) for pid in readers]}
 
 
-def _snapshot(files, covered, end):
+def _snapshot(files: layout.Layout, covered: Optional[int], end: int) -> _Snapshot:
     if covered is None:
         found = os.path.exists(files.snapshot)
         return {'snapshot': 'invalid' if found else 'none', 'snapshot_covers': 0}

@@ -28,14 +28,19 @@ in a power cut would leave an older, smaller end, still true, but then the recor
 synced since would be judged by the rules for unsynced bytes, which may set aside a
 real record of an empty key and value (found by tests/test_powercut.py's long run).
 """
+from __future__ import annotations
+
 import functools
 import os
 import struct
 import uuid
-from typing import NamedTuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 from zlib import crc32
 
 from semidbm import format, layout
+
+#: A slot's fields: ``(seq, end, probes, boot)``.
+_Slot = Tuple[int, int, Tuple[int, int], bytes]
 
 MAGIC = b'SEMISYNC'
 SLOT = struct.Struct('<8sQQII16s')
@@ -56,7 +61,7 @@ class Durable(NamedTuple):
 
 
 @functools.lru_cache(maxsize=1)
-def boot():
+def boot() -> bytes:
     """The 16 bytes naming this boot of the machine, or zeros where it has no name."""
     try:
         with open(BOOT_ID, encoding='ascii') as f:
@@ -65,12 +70,12 @@ def boot():
         return bytes(16)
 
 
-def _pack(seq, buf, end):
+def _pack(seq: int, buf: format.ByteSource, end: int) -> bytes:
     body = SLOT.pack(MAGIC, seq, end, *format.probes(buf, end), boot())
     return body + CHECKSUM.pack(crc32(body))
 
 
-def _unpack(blob):
+def _unpack(blob: bytes) -> Optional[_Slot]:
     """Return ``(seq, end, probes, boot)`` of a slot's bytes, or None if it is not
     whole."""
     size = SLOT.size + CHECKSUM.size
@@ -80,7 +85,7 @@ def _unpack(blob):
     return (seq, end, (head, tail), booted) if magic == MAGIC else None
 
 
-def written_this_boot(files):
+def written_this_boot(files: layout.Layout) -> bool:
     """Tell whether the newest slot of the mark of *files* was written in this boot of
     the machine: a writer has synced since any power cut, after its open cut what the
     cut left."""
@@ -88,7 +93,7 @@ def written_this_boot(files):
     return newest is not None and newest[3] != bytes(16) and newest[3] == boot()
 
 
-def _slots(files):
+def _slots(files: layout.Layout) -> List[_Slot]:
     try:
         with open(files.synced, 'rb') as f:
             blob = f.read(SLOT_SPACING * _SLOTS)
@@ -98,7 +103,7 @@ def _slots(files):
                               for at in range(0, len(blob), SLOT_SPACING))))
 
 
-def durable_end(files, buf, size):
+def durable_end(files: layout.Layout, buf: format.ByteSource, size: int) -> Optional[Durable]:
     """Return the :class:`Durable` end of the data in *buf* (*size* bytes) that the
     mark of *files* gives, or None: no mark, or none that matches these contents."""
     slots = _slots(files)
@@ -117,22 +122,25 @@ def durable_end(files, buf, size):
 class SyncMark:
     """The open mark of a writable database; :meth:`record` writes the next slot."""
 
-    def __init__(self, fd, seq):
+    def __init__(self, fd: int, seq: int) -> None:
         self.fd = fd
         self.seq = seq
 
     @classmethod
-    def create(cls, files, buf, end, mode):
+    def create(cls, files: layout.Layout, buf: format.ByteSource, end: int,
+               mode: int) -> SyncMark:
         """Make a new mark saying ``buf[:end]`` is durable (the caller fsynced it), and
         make the mark itself durable; return it, open."""
-        def fill(fd):  # seq 1 in slot 1, where record() puts it: slot 0 is the next
+        # seq 1 in slot 1, where record() puts it: slot 0 is the next
+        def fill(fd: int) -> SyncMark:
             layout.write_all(fd, bytes(SLOT_SPACING) + _pack(1, buf, end).ljust(
                 SLOT_SPACING, b'\0'))
             return cls(fd, 1)
         return layout.replace(files, files.synced, mode, fill, installed=_keeps_its_fd)
 
     @classmethod
-    def open(cls, files, buf, end, mode, matched):
+    def open(cls, files: layout.Layout, buf: format.ByteSource, end: int, mode: int,
+             matched: bool) -> SyncMark:
         """Open the mark of a writable database.  Unless it *matched* the data file,
         it is made to say ``buf[:end]`` is durable (the caller fsynced it), durably:
         a new database, or one that semidbm 0.5.1 wrote or compacted."""
@@ -149,7 +157,7 @@ class SyncMark:
                 raise
         return mark
 
-    def record(self, buf, end):
+    def record(self, buf: format.ByteSource, end: int) -> None:
         """Write, durably, that ``buf[:end]`` is durable (the caller fsynced it)."""
         self.seq += 1
         layout.write_all(self.fd, _pack(self.seq, buf, end),
@@ -157,15 +165,15 @@ class SyncMark:
         # Only the slot's bytes need to reach the disk, not the file's times.
         (os.fdatasync if hasattr(os, 'fdatasync') else os.fsync)(self.fd)
 
-    def close(self):
+    def close(self) -> None:
         os.close(self.fd)
 
 
-def _keeps_its_fd(mark):
+def _keeps_its_fd(mark: SyncMark) -> None:
     """A new mark is installed: it keeps the descriptor it was written through."""
 
 
-def _seqs(fd):
+def _seqs(fd: int) -> Iterator[int]:
     blob = os.pread(fd, SLOT_SPACING * _SLOTS, 0)
     for at in range(0, len(blob), SLOT_SPACING):
         slot = _unpack(blob[at:at + SLOT_SPACING])

@@ -5,7 +5,11 @@
 tail.  Both loaders are byte sources for the one parser, :func:`semidbm.format.scan`;
 the store itself loads through its own map and does not use them.
 """
-from semidbm import format, loading
+from __future__ import annotations
+
+from typing import Iterator, Tuple
+
+from semidbm import format, layout, loading
 
 FILE_FORMAT_VERSION = format.VERSION
 FILE_IDENTIFIER = format.MAGIC
@@ -15,11 +19,12 @@ _DELETED = format.DELETED
 class DBMLoader:
     """Base class: turns a byte source into ``(key, value_offset, value_size)``."""
 
-    def iter_keys(self, filename):
+    def iter_keys(self, filename: layout.AnyPath) -> Iterator[Tuple[bytes, int, int]]:
         raise NotImplementedError('iter_keys')
 
     @staticmethod
-    def _records(buf, filename):
+    def _records(buf: format.ByteSource,
+                 filename: layout.AnyPath) -> Iterator[Tuple[bytes, int, int]]:
         loading.check_header(buf, filename)
         head = format.RECORD_HEAD.size
         for offset, key, value_size in format.scan(buf, format.HEADER.size, len(buf)):
