@@ -40,6 +40,8 @@ setup(
         'test': ['pytest>=7.0', 'hypothesis>=6.0', 'coverage[toml]>=7.0', 'mypy>=1.8'],
         'docs': ['sphinx>=7.0'],
         'plot': ['matplotlib>=3.5'],
+        # scripts/benchmark installs its own copy (constraints.txt's pin) when it runs lmdb.
+        'bench': ['lmdb>=1.4'],
         'dev': ['build>=1.0', 'twine>=5.0'],
     },
     entry_points={'console_scripts': ['semidbm = semidbm.cli:main']},

@@ -8,6 +8,7 @@ and that the docs' tables are what the report renders from the docs' JSON.
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -16,11 +17,12 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, 'scripts', 'benchmark')
 sys.path.insert(0, os.path.dirname(SCRIPT))
-from semibench import cli, goals, report, runner, workloads  # noqa: E402
+from adapters import pipcache  # noqa: E402
+from semibench import cli, goals, interpreters, report, runner, workloads  # noqa: E402
 
 ALL = ['fill_sequential', 'fill_random', 'load', 'read_sequential', 'read_random',
-       'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential',
-       'sync_each', 'close_each', 'refresh', 'read_beside_writer']
+       'read_floor', 'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential',
+       'sync_each', 'sync_100', 'batch_sync', 'close_each', 'refresh', 'read_beside_writer']
 LINE = re.compile(r'^(\w+) +: time: +[\d.]+, +micros/ops: +[\d.]+, +ops/s: +[\d.]+, '
                   r'+MB/s: +[\d.]+$', re.M)
 MIB = 1 << 20
@@ -49,6 +51,10 @@ def a_run(tests, results, baselines=()):
             'results': list(results), 'baselines': list(baselines)}
 
 
+MACHINE = {'date': '2026-01-01T00:00:00+0000', 'python': '3.11', 'platform': 'Linux',
+           'cpu_count': 2}
+
+
 def cells(line):
     return re.split(r'\s{2,}', line.strip())
 
@@ -65,9 +71,11 @@ def test_compare_semidbm_and_dict_writes_every_workload(tmp_path):
     semidbm, plain_dict = run['results']
     assert (semidbm['name'], plain_dict['name']) == ('semidbm', 'dict')
     assert list(semidbm['workloads']) == ALL
-    skipped = ('load', 'compact', 'refresh')  # a dict has no file, no refresh()
+    # A dict has no file, no refresh(), no batch(); the floor is semidbm's.
+    skipped = ('load', 'compact', 'refresh', 'batch_sync', 'read_floor')
     assert list(plain_dict['workloads']) == [w for w in ALL if w not in skipped]
     assert set(plain_dict['skipped_workloads']) == set(skipped)
+    assert plain_dict['skipped_workloads']['read_floor'] == 'semidbm only'
     for one in (semidbm, plain_dict):
         for timing in one['workloads'].values():
             assert timing['ops'] == 200 and timing['seconds'] > 0
@@ -139,6 +147,76 @@ def test_semidbm_051_runs_from_its_own_directory_only(tmp_path):
     assert list(one['workloads']) == ['fill_sequential']
 
 
+def test_a_contender_runs_under_the_interpreter_it_names(tmp_path):
+    # This interpreter by its path: the child imports our semidbm from the checkout
+    # (nothing on its PYTHONPATH here), records the interpreter and names the column.
+    out = tmp_path / 'results.json'
+    env = {name: value for name, value in os.environ.items() if name != 'PYTHONPATH'}
+    done = subprocess.run(
+        [sys.executable, SCRIPT, '--compare', 'dict', f'semidbm@{sys.executable}',
+         'dict@/no/such/python', '-n', '100', '-t', 'read_random,read_floor', '--json',
+         str(out), '--progress', 'none'], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    _, ours, missing = json.loads(out.read_text())['runs'][0]['results']
+    assert ours['name'] == f'semidbm@{sys.executable}'
+    assert ours['module'].endswith(f"({os.path.join(REPO, 'semidbm', '__init__.py')})")
+    assert ours['interpreter'] == interpreters.current()
+    assert list(ours['workloads']) == ['read_random', 'read_floor']
+    label = f'semidbm [{interpreters.label(interpreters.current())}]'
+    assert re.search(rf'^workload +dict +{re.escape(label)}$', done.stdout, re.M)
+    assert missing == {'name': 'dict@/no/such/python', 'num_keys': 100, 'skipped':
+                       'no interpreter /no/such/python: /no/such/python: [Errno 2] No such '
+                       "file or directory: '/no/such/python'"}
+    assert 'dict vs dict@/no/such/python: not run: no interpreter' in done.stdout
+
+
+def test_a_bare_interpreter_name_is_found_on_path_or_in_pyenv(tmp_path, monkeypatch):
+    monkeypatch.setattr(interpreters, 'PYENV', str(tmp_path))
+    (tmp_path / '3.99.1' / 'bin').mkdir(parents=True)
+    os.symlink(sys.executable, tmp_path / '3.99.1' / 'bin' / 'python')
+    monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
+    assert interpreters.resolve('python3.99')['version'] == interpreters.current()['version']
+    with pytest.raises(LookupError, match=f'no interpreter python3.98: not on PATH, nor in'):
+        interpreters.resolve('python3.98')
+
+
+@pytest.mark.skipif(not os.path.exists('/usr/bin/python3'), reason='no system Python')
+def test_dbm_gnu_sync_opens_with_the_sync_flag(tmp_path):
+    out = tmp_path / 'results.json'
+    done = run_benchmark('--compare', 'dict', 'dbm.gnu-sync@/usr/bin/python3', '-n', '150',
+                         '-t', 'sync_each,sync_100,batch_sync', '--json', str(out),
+                         '--progress', 'none', cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    gnu = json.loads(out.read_text())['runs'][0]['results'][1]
+    if 'skipped' in gnu:  # a system Python without _gdbm
+        assert '_gdbm' in gnu['skipped']
+        return
+    assert gnu['module'].startswith("dbm.gnu with flag 's'")
+    assert list(gnu['workloads']) == ['sync_each', 'sync_100']
+    assert gnu['skipped_workloads'] == {'batch_sync': 'no batch(sync=True)'}
+
+
+def test_lmdb_is_the_pinned_version_from_its_own_directory(tmp_path):
+    # A stand-in where the adapter installs the pin (no network): the child imports it
+    # from there, and refuses another version.
+    version = pipcache.pinned('lmdb')
+    assert re.fullmatch(r'[\d.]+', version)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    where = tmp_path / 'semidbm-bench' / f'lmdb-{version}-{sys.implementation.cache_tag}'
+    (where / f'lmdb-{version}.dist-info').mkdir(parents=True)
+    (where / 'lmdb').mkdir()
+    code = ('import sys; sys.path.insert(0, sys.argv[1]); from adapters import lmdb; '
+            'lmdb.prepare(None, {"cache_tag": sys.implementation.cache_tag, '
+            '"executable": "/no/pip/needed"}); lmdb.configure(None); print(lmdb.lmdb.__file__)')
+    for written, expected in ((version, 0), ('0.1', 1)):
+        (where / 'lmdb' / '__init__.py').write_text(f'__version__ = {written!r}\n')
+        done = subprocess.run([sys.executable, '-c', code, os.path.dirname(SCRIPT)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == expected, done.stderr
+    assert f'expected lmdb {version} from {where}, got 0.1' in done.stderr
+
+
 def test_unknown_module_fails_in_single_mode(tmp_path):
     done = run_benchmark('-d', 'no_such_dbm_module', '-n', '10', '--progress', 'none',
                          cwd=tmp_path)
@@ -159,6 +237,15 @@ def test_best_of_rounds_takes_each_workloads_fastest_and_the_highest_peak():
     assert (best['peak_rss_bytes'], best['rounds']) == (300, 3)
     failed = {'name': 'x', 'num_keys': 1, 'error': 'child exited with status 1'}
     assert runner.best_of([rounds(1, 1, 1), failed]) is failed
+
+
+def test_the_floor_comes_from_the_round_of_the_best_read_random():
+    def rounds(read, floor):
+        return {'name': 'x', 'num_keys': 1, 'workloads': {
+            'read_random': {'ops_per_sec': read}, 'read_floor': {'ops_per_sec': floor}}}
+
+    best = runner.best_of([rounds(10, 11), rounds(5, 50)])
+    assert best['workloads'] == rounds(10, 11)['workloads']
 
 
 @pytest.mark.parametrize('key_size', [2, 16])
@@ -209,7 +296,7 @@ def test_the_terminal_and_the_docs_show_the_same_cells():
     assert ['workload', 'ours', 'rival', 'small (10 keys)'] in docs
 
 
-def test_the_docs_runs_measure_every_goal():
+def test_the_docs_runs_measure_every_target():
     measured = set()
     for preset in goals.DOCS_RUNS:
         args = cli.parse_args(list(preset))
@@ -217,32 +304,71 @@ def test_the_docs_runs_measure_every_goal():
             measured.update((name, keys, workload) for workload in args.tests)
     for workload, keys, _ in goals.DUMB_GOALS:
         assert {('semidbm', keys, workload), (goals.DUMB, keys, workload)} <= measured
-    for workload, _ in goals.PEER_GOALS:
+    baseline = goals.peer_ratios(report.read_document(goals.BASELINE_JSON)['runs'])
+    assert baseline[0] == goals.PEER_KEYS and len(baseline[1]) >= len(goals.PEER_GOALS)
+    for workload in [w for w, _ in goals.PEER_GOALS] + list(baseline[1]):
         assert {('semidbm', goals.PEER_KEYS, workload),
                 (goals.PEER, goals.PEER_KEYS, workload)} <= measured
+    for rival, workload, _ in goals.RIVAL_GOALS:
+        assert any(('semidbm', keys, workload) in measured
+                   for name, keys, w in measured if (name, w) == (rival, workload))
+    for ours in ('semidbm', goals.PYPY):
+        assert {(ours, goals.PEER_KEYS, goals.FLOOR), (ours, goals.PEER_KEYS, goals.FLOOR_OF)} \
+            <= measured
 
 
-def test_goals_are_judged_met_or_not_from_the_ratios():
+def test_targets_are_judged_met_or_not_from_the_ratios():
     keys = goals.DUMB_FILL_KEYS
-    peer_run = a_run(['fill_sequential', 'read_random'], [
-        result('semidbm', 1000, {'fill_sequential': 130, 'read_random': 200}, peak_mib=6),
-        result(goals.PEER, 1000, {'fill_sequential': 100, 'read_random': 100}, peak_mib=10)])
+    peer_run = a_run(['fill_sequential', 'read_random', 'read_floor'], [
+        result('semidbm', 1000, {'fill_sequential': 130, 'read_random': 200,
+                                 'read_floor': 210}, peak_mib=6),
+        result(goals.PEER, 1000, {'fill_sequential': 100, 'read_random': 100}, peak_mib=10),
+        dict(result(goals.GNU, 1000, {'read_random': 250}),
+             interpreter={'implementation': 'CPython', 'version': '3.11.2'}),
+        dict(result(goals.PYPY, 1000, {'read_random': 100, 'read_floor': 150}),
+             interpreter={'implementation': 'PyPy', 'version': '3.9.16'})])
     dumb_run = a_run(['fill_sequential'], [
         result('semidbm', keys, {'fill_sequential': 1000}),
         result(goals.DUMB, keys, {'fill_sequential': 50})])
     assert goals.peer_verdicts([dumb_run, peer_run]) == (1000, [
-        f'fill_sequential: semidbm is 1.30x {goals.PEER} (goal: at least 1.2x, met)',
-        f'read_random: semidbm is 2.00x {goals.PEER} (goal: at least 3x, NOT met)',
-        f'peak RSS: semidbm needs 0.60x what {goals.PEER} needs (goal: at most 0.7x, met)'])
+        f'fill_sequential: semidbm is 1.30x {goals.PEER} (target: at least 1.2x, met)',
+        f'read_random: semidbm is 2.00x {goals.PEER} (target: at least 3x, NOT met)',
+        f'peak RSS: semidbm needs 0.60x what {goals.PEER} needs (target: at most 0.7x, met)'])
     assert goals.dumb_verdicts([peer_run, dumb_run]) == [
         f'fill_sequential at {keys:,} keys: semidbm is 20.0x dbm.dumb '
-        f'(goal: at least 10x, met)']
+        f'(target: at least 10x, met)']
+    assert goals.rival_verdicts([peer_run]) == [
+        f'read_random at 1,000 keys: semidbm is 0.80x dbm.gnu [CPython 3.11] (target: at least '
+        f'1.0x, NOT met)']
+    assert goals.floor_verdicts([peer_run]) == [
+        'semidbm at 1,000 keys: read_random takes 5% longer per read than the floor '
+        '(target: at most 10%, met)',
+        'semidbm [PyPy 3.9] at 1,000 keys: read_random takes 50% longer per read than the '
+        'floor (target: at most 10%, NOT met)']
+    before = {'runs': [a_run(['fill_sequential', 'read_random'], [
+        result('semidbm', 10, {'fill_sequential': 120, 'read_random': 300}),
+        result(goals.PEER, 10, {'fill_sequential': 100, 'read_random': 100})])]}
+    assert goals.baseline_verdicts([peer_run], before) == [
+        f'fill_sequential: 1.30x {goals.PEER}, was 1.20x (target: no lower, met)',
+        f'read_random: 2.00x {goals.PEER}, was 3.00x (target: no lower, NOT met)']
+    text = report.rst_include({'runs': [dict(peer_run, machine=MACHINE)]},
+                              {'runs': [dict(before['runs'][0], machine=MACHINE)]})
+    for sentence in goals.baseline_verdicts([peer_run], before) + goals.floor_verdicts(
+            [peer_run]) + goals.rival_verdicts([peer_run]):
+        assert f'- {sentence}' in text.splitlines()
+    assert 'goal' not in text and 'issue' not in text
 
 
 def test_the_docs_tables_are_rendered_from_the_docs_json():
     # Regenerate both with scripts/plot_benchmarks (docs/benchmarks.rst), never by hand.
+    document = report.read_document(goals.DOCS_JSON)
+    commands = ['scripts/benchmark ' + shlex.join(preset) for preset in goals.DOCS_RUNS]
+    if [run['command'] for run in document['runs']] != commands:
+        pytest.skip('docs/benchmark-results.json is not from goals.DOCS_RUNS yet: run '
+                    'scripts/benchmark --docs, then scripts/plot_benchmarks')
     with open(goals.DOCS_INC, encoding='utf-8') as include:
-        assert report.rst_include(report.read_document(goals.DOCS_JSON)) == include.read()
+        assert report.rst_include(document, report.read_document(goals.BASELINE_JSON)) \
+            == include.read()
 
 
 def test_plot_benchmarks_writes_the_figure_and_the_docs_tables(tmp_path):
@@ -251,5 +377,5 @@ def test_plot_benchmarks_writes_the_figure_and_the_docs_tables(tmp_path):
     png, rst = tmp_path / 'plot.png', tmp_path / 'results.inc'
     assert plot.main([goals.DOCS_JSON, '--png', str(png), '--rst', str(rst)]) == 0
     assert png.read_bytes().startswith(b'\x89PNG')
-    with open(goals.DOCS_INC, encoding='utf-8') as include:
-        assert rst.read_text(encoding='utf-8') == include.read()
+    assert rst.read_text(encoding='utf-8') == report.rst_include(
+        report.read_document(goals.DOCS_JSON), report.read_document(goals.BASELINE_JSON))

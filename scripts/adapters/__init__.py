@@ -7,7 +7,13 @@ used where present. Optional module attributes the benchmark reads:
 
 ``PERSISTENT``   False when nothing reaches the disk (no ``load`` workload, no disk bytes).
 ``ISOLATED``     True to run the child with ``python -E -S`` (no site-packages, no
-                 PYTHONPATH), then ``configure(peer_dir)`` before the first ``open``.
-``prepare(dir)`` run in the parent before the child starts (e.g. a one-time install).
+                 PYTHONPATH).
+``prepare(peer_dir, interpreter)``  run in the parent before the child starts (a
+                 one-time install): *peer_dir* is ``--peer-dir``, *interpreter* what the
+                 child's interpreter said of itself (semibench/interpreters.py). It raises
+                 ImportError to have the store listed as not run, with the reason.
+``configure(peer_dir)``  run in the child before the first ``open`` (the import).
 ``describe()``   the version and location to print.
+
+``pipcache`` is not an adapter: it installs what the adapters need under ~/.cache.
 """

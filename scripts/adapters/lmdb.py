@@ -4,11 +4,54 @@ Writes use one write transaction per operation, as a dbm user gets, with ``sync=
 like semidbm, a write reaches the operating system before the call returns and ``sync()``
 makes it durable. A database opened with 'r' reads from one snapshot transaction, the
 cheapest way LMDB offers; ``update()`` is one transaction for all its pairs.
+
+The ``lmdb`` package is the version constraints.txt pins, installed by the parent with
+pip into a directory of its own per interpreter (``prepare``; it has a C part) and put
+first on the child's ``sys.path`` (``configure``): a fresh machine's ``--docs`` gets it.
 """
 import os
 import shutil
+import sys
 
-import lmdb
+from adapters import pipcache
+
+NAME = 'lmdb'
+lmdb = None  # the package, once configure() imported it
+
+
+def directory(cache_tag):
+    """Where the pinned lmdb is installed for the interpreter of *cache_tag*."""
+    return os.path.join(pipcache.cache_root(), f'{NAME}-{pipcache.pinned(NAME)}-{cache_tag}')
+
+
+def prepare(peer_dir, interpreter):
+    """Install the pinned lmdb for *interpreter* unless it is there already.
+
+    :raises ImportError: saying how to install it by hand, if pip cannot (the store is
+        then not run, like a module that is not installed).
+    """
+    version = pipcache.pinned(NAME)
+    target = directory(interpreter['cache_tag'])
+    if pipcache.has_dist(target, NAME, version):
+        return
+    problem = pipcache.pip_install(interpreter['executable'], f'{NAME}=={version}', target)
+    if problem or not pipcache.has_dist(target, NAME, version):
+        raise ImportError(f'could not install {NAME}=={version} into {target}: '
+                          f'{problem or "not there after pip ran"}; by hand: '
+                          f"{interpreter['executable']} -m pip install --target {target} "
+                          f'{NAME}=={version}')
+
+
+def configure(peer_dir):
+    """Import the pinned lmdb from this interpreter's directory, and no other."""
+    global lmdb
+    version = pipcache.pinned(NAME)
+    sys.path.insert(0, directory(sys.implementation.cache_tag))
+    import lmdb as module
+    if module.__version__ != version:
+        raise ImportError(f'expected lmdb {version} from {sys.path[0]}, got '
+                          f'{module.__version__} from {module.__file__}')
+    lmdb = module
 
 # Address space only: the file grows with the data, not to this size.
 MAP_SIZE = 1 << 36

@@ -11,8 +11,9 @@ import builtins
 import importlib.util
 import os
 import re
-import subprocess
 import sys
+
+from adapters import pipcache
 
 VERSION = '0.5.1'
 PERSISTENT = True
@@ -23,8 +24,8 @@ _module = None
 
 
 def default_dir():
-    cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-    return os.path.join(cache, 'semidbm-bench', f'semidbm-{VERSION}')
+    # Pure Python: one directory serves every interpreter.
+    return os.path.join(pipcache.cache_root(), f'semidbm-{VERSION}')
 
 
 def installed_version(directory):
@@ -39,23 +40,15 @@ def installed_version(directory):
     return found.group(1) if found else None
 
 
-def prepare(directory):
-    """Install semidbm 0.5.1 into *directory* with pip unless it is there already.
+def prepare(directory, interpreter=None):
+    """Install semidbm 0.5.1 into *directory* with pip unless it is there already; this
+    interpreter's pip, whatever *interpreter* the child runs (0.5.1 is pure Python).
 
     :raises RuntimeError: with the command to run by hand, if it cannot.
     """
     if installed_version(directory) == VERSION:
         return
-    command = [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps',
-               '--disable-pip-version-check', '--target', directory, REQUIREMENT]
-    print(f'installing {REQUIREMENT} into {directory} (once) ...', file=sys.stderr)
-    try:
-        done = subprocess.run(command, capture_output=True, text=True)
-        # pip's last line is its error; the rest is a traceback or index warnings.
-        problem = (done.stderr.strip().splitlines() or ['pip failed'])[-1] \
-            if done.returncode else ''
-    except OSError as exc:
-        problem = str(exc)
+    problem = pipcache.pip_install(sys.executable, REQUIREMENT, directory)
     if problem or installed_version(directory) != VERSION:
         raise RuntimeError(
             f'could not install {REQUIREMENT} into {directory}: '

@@ -7,8 +7,10 @@
 
 A module is any importable module with ``open(path, flag)`` (``semidbm``, ``dbm.dumb``,
 ``dbm.gnu``, ``dbm.sqlite3``) or a name from ``scripts/adapters/`` (``dict``, ``lmdb``,
-``semidbm-0.5.1``), each run in a child process of its own (runner.py). Ratios are
-only meaningful within one run; see docs/benchmarks.rst.
+``semidbm-0.5.1``, ``dbm.gnu-sync``), each run in a child process of its own (runner.py);
+``MODULE@PYTHON`` runs it under another interpreter (``semidbm@pypy3``,
+``dbm.gnu@/usr/bin/python3``, ``dbm.sqlite3@python3.13``). Ratios are only meaningful
+within one run; see docs/benchmarks.rst.
 """
 import argparse
 import sys
@@ -69,10 +71,12 @@ def parse_args(argv):
         prog='scripts/benchmark', description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='Workloads: ' + ', '.join(WORKLOADS) + '. Modules: any importable module '
-               'with open(path, flag), or ' + ', '.join(runner.ADAPTERS) + '.')
+               'with open(path, flag), or ' + ', '.join(runner.ADAPTERS) + '; MODULE@PYTHON '
+               'runs it under the interpreter PYTHON (a path, or a name on PATH or in pyenv).')
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument('-d', '--dbm', dest='d', metavar='MODULE', help='one module, in detail')
-    which.add_argument('--compare', nargs='+', metavar='MODULE',
+    which.add_argument('-d', '--dbm', dest='d', metavar='MODULE[@PYTHON]',
+                       help='one module, in detail')
+    which.add_argument('--compare', nargs='+', metavar='MODULE[@PYTHON]',
                        help='several modules, each in its own process; ratios against the first')
     which.add_argument('--docs', action='store_true',
                        help=f'the runs behind docs/benchmarks.rst, into {goals.DOCS_JSON}')
@@ -108,6 +112,7 @@ def add_output_options(parser):
     parser.add_argument('--progress', choices=('auto', 'tty', 'plain', 'none'),
                         default='auto', help='progress on stderr (auto: tty if a terminal)')
     parser.add_argument('--child-out', help=argparse.SUPPRESS)
+    parser.add_argument('--checkout', action='store_true', help=argparse.SUPPRESS)
 
 
 def finish(args):

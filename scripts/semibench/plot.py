@@ -108,11 +108,16 @@ def main(argv=None):
     parser.add_argument('results', nargs='?', default=goals.DOCS_JSON)
     parser.add_argument('--png', default=goals.DOCS_PNG)
     parser.add_argument('--rst', default=goals.DOCS_INC)
+    parser.add_argument('--baseline', default=goals.BASELINE_JSON,
+                        help='the results to judge each ratio to semidbm 0.5.1 against '
+                             '(none if the file is not there)')
     args = parser.parse_args(argv)
     document = report.read_document(args.results)
+    baseline = (report.read_document(args.baseline)
+                if args.baseline and os.path.exists(args.baseline) else None)
     os.makedirs(os.path.dirname(os.path.abspath(args.png)), exist_ok=True)
     plot(document['runs'][0], args.png)
     with open(args.rst, 'w', encoding='utf-8') as out:
-        out.write(report.rst_include(document))
+        out.write(report.rst_include(document, baseline))
     print(f'wrote {args.png} and {args.rst}')
     return 0

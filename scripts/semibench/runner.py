@@ -3,7 +3,8 @@
 Each module runs in a child process of its own (``scripts/benchmark --child``): it
 generates the data from the seed, runs the workloads and writes its result as JSON,
 so memory and caches never leak from one contender to the next. The parent runs the
-rounds and keeps each module's best; it prints nothing on stdout (cli.py does).
+rounds and keeps each module's best; it prints nothing on stdout (cli.py does). A
+contender ``MODULE@PYTHON`` runs its child under that interpreter (interpreters.py).
 """
 import importlib
 import json
@@ -15,14 +16,17 @@ import sys
 import tempfile
 import time
 
-from . import memory, report
+from . import interpreters, memory, report
 from .progress import Progress
-from .workloads import WORKLOADS, Bench, Data
+from .workloads import PAIRED, WORKLOADS, Bench, Data
 
 # The command the children run: the same one the user ran, with --child.
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmark')
+# The checkout: where a child under another interpreter imports our semidbm from.
+CHECKOUT = os.path.dirname(os.path.dirname(SCRIPT))
 ADAPTERS = {'dict': 'adapters.dict', 'lmdb': 'adapters.lmdb',
-            'semidbm-0.5.1': 'adapters.semidbm051'}
+            'semidbm-0.5.1': 'adapters.semidbm051', 'dbm.gnu-sync': 'adapters.gnu_sync'}
+OURS = 'semidbm'
 # Options that change where the output or the databases go, not the numbers.
 UNSHAPING = ('--json', '--progress', '--peer-dir', '--dir')
 
@@ -30,13 +34,28 @@ UNSHAPING = ('--json', '--progress', '--peer-dir', '--dir')
 # -- the child: one module, all its workloads ------------------------------------------
 
 
-def load_module(name, peer_dir):
+def load_module(name, peer_dir, checkout=False):
+    if checkout:
+        import_from_checkout(name)
     module = importlib.import_module(ADAPTERS.get(name, name))
-    if getattr(module, 'ISOLATED', False):
+    if hasattr(module, 'configure'):
         module.configure(peer_dir)
     if not callable(getattr(module, 'open', None)):
         raise ImportError(f'{name} has no open(path, flag)')
     return module
+
+
+def import_from_checkout(name):
+    """Import our semidbm from this checkout, in a child whose interpreter has not
+    installed it: the checkout goes first on ``sys.path`` (rather than on PYTHONPATH,
+    which would reach every process the child starts), and any other is refused."""
+    if name != OURS:
+        raise RuntimeError(f'--checkout is for {OURS}, not {name}')
+    sys.path.insert(0, CHECKOUT)
+    module = importlib.import_module(OURS)
+    where = os.path.dirname(os.path.abspath(module.__file__))
+    if where != os.path.join(CHECKOUT, OURS):
+        raise RuntimeError(f'expected {OURS} from {CHECKOUT}, got {where}')
 
 
 def describe(module):
@@ -49,9 +68,10 @@ def describe(module):
 
 
 def child_main(args):
-    result = {'name': args.child, 'num_keys': args.num_keys}
+    result = {'name': args.child, 'num_keys': args.num_keys,
+              'interpreter': interpreters.current()}
     try:
-        module = load_module(args.child, args.peer_dir)
+        module = load_module(args.child, args.peer_dir, args.checkout)
     except (ImportError, RuntimeError) as exc:
         result['skipped'] = f'{type(exc).__name__}: {exc}'
         return report.write_json(args.child_out, result)
@@ -75,16 +95,27 @@ def child_main(args):
 # -- the parent: one child per module and round ----------------------------------------
 
 
-def run_child(name, num_keys, args, workdir):
-    adapter = importlib.import_module(ADAPTERS[name]) if name in ADAPTERS else None
-    isolated = getattr(adapter, 'ISOLATED', False)
-    if isolated:
-        adapter.prepare(args.peer_dir)
+def run_child(name, num_keys, args, workdir, found):
+    """Run *name*'s child (under its own interpreter, *found*'s answer for it); its
+    result, or why it did not run."""
+    module, python = interpreters.split(name)
+    try:
+        interpreter = found[python] if python else interpreters.current()
+        if isinstance(interpreter, LookupError):
+            raise interpreter
+        adapter = parent_side(module)
+        if hasattr(adapter, 'prepare'):
+            adapter.prepare(args.peer_dir, interpreter)
+    except (LookupError, ImportError) as exc:
+        return {'name': name, 'num_keys': num_keys, 'skipped': str(exc)}
     out = os.path.join(workdir, f'{len(os.listdir(workdir))}.json')
-    command = [sys.executable] + (['-E', '-S', '-s'] if isolated else []) + [
-        SCRIPT, '--child', name, '--child-out', out, '-n', str(num_keys),
+    isolated = getattr(adapter, 'ISOLATED', False)
+    command = [interpreter['executable']] + (['-E', '-S', '-s'] if isolated else []) + [
+        SCRIPT, '--child', module, '--child-out', out, '-n', str(num_keys),
         '-k', str(args.key_size), '-s', str(args.value_size), '--seed', str(args.seed),
         '-t', ','.join(args.tests), '--progress', args.progress, '--peer-dir', args.peer_dir]
+    if python and module == OURS:
+        command.append('--checkout')
     if args.dir:
         command += ['--dir', args.dir]
     done = subprocess.run(command)
@@ -92,7 +123,33 @@ def run_child(name, num_keys, args, workdir):
         return {'name': name, 'num_keys': num_keys,
                 'error': f'child exited with status {done.returncode} (see stderr above)'}
     with open(out, encoding='utf-8') as result:
-        return json.load(result)
+        return dict(json.load(result), name=name)
+
+
+def parent_side(module):
+    """The adapter of *module*, for its ISOLATED and prepare(), or None.
+
+    One that does not import here (dbm.gnu-sync where this Python has no _gdbm) may
+    under the child's interpreter: the child then says why not, if not."""
+    if module not in ADAPTERS:
+        return None
+    try:
+        return importlib.import_module(ADAPTERS[module])
+    except ImportError:
+        return None
+
+
+def find_interpreters(modules):
+    """The probe's answer (or the LookupError) for each interpreter named in *modules*."""
+    found = {}
+    for name in modules:
+        python = interpreters.split(name)[1]
+        if python and python not in found:
+            try:
+                found[python] = interpreters.resolve(python)
+            except LookupError as exc:
+                found[python] = exc
+    return found
 
 
 def shaping(argv):
@@ -143,6 +200,7 @@ def run_all(run, args):
     modules = [args.d] if args.d else args.compare
     planned = jobs(modules, args.num_keys, args.max_keys)
     rounds = {job: [] for job in planned}
+    found = find_interpreters(modules)
     with tempfile.TemporaryDirectory(prefix='semidbm-bench-out-') as workdir:
         # Round after round of every module, so that a noisy minute of a shared
         # machine falls on all of them alike; each workload keeps its best round.
@@ -152,7 +210,7 @@ def run_all(run, args):
                     where = f' round {number}/{args.rounds},' if args.rounds > 1 else ''
                     print(f'[{step}/{len(planned)}]{where} {name} ...', file=sys.stderr,
                           flush=True)
-                rounds[name, size].append(run_child(name, size, args, workdir))
+                rounds[name, size].append(run_child(name, size, args, workdir, found))
     for number, job in enumerate(planned):
         (run['results'] if number < len(modules) else run['baselines']).append(
             best_of(rounds[job]))
@@ -166,10 +224,15 @@ def best_of(results):
     if failed or len(results) == 1:
         return (failed or results)[0]
     best = dict(results[0], rounds=len(results))
-    best['workloads'] = {
-        name: max((r['workloads'][name] for r in results if name in r['workloads']),
-                  key=lambda timing: timing['ops_per_sec'])
-        for name in results[0]['workloads']}
+    best['workloads'] = {}
+    for name in results[0]['workloads']:
+        # A workload PAIRED with another comes from the round the other's best was in.
+        judge = PAIRED.get(name, name)
+        judge = judge if judge in results[0]['workloads'] else name
+        fastest = max((r for r in results if judge in r['workloads']),
+                      key=lambda r: r['workloads'][judge]['ops_per_sec'])
+        if name in fastest['workloads']:
+            best['workloads'][name] = fastest['workloads'][name]
     if all(r.get('peak_rss_bytes') for r in results):
         top = max(results, key=lambda r: r['peak_rss_bytes'])
         best.update(peak_rss_bytes=top['peak_rss_bytes'],

@@ -10,16 +10,20 @@ import random
 import shutil
 import time
 
-from . import memory
+from . import durable, memory
 
 WORKLOADS = ('fill_sequential', 'fill_random', 'load', 'read_sequential', 'read_random',
-             'read_hot', 'overwrite', 'compact', 'update_batch', 'delete_sequential',
-             'sync_each', 'close_each', 'refresh', 'read_beside_writer')
+             'read_floor', 'read_hot', 'overwrite', 'compact', 'update_batch',
+             'delete_sequential', 'sync_each', 'sync_100', 'batch_sync', 'close_each',
+             'refresh', 'read_beside_writer')
+# The durable workloads (durable.py), each in a database of its own.
+DURABLE = ('sync_each', 'sync_100', 'batch_sync', 'close_each')
 # The workloads that make their own database; the others need a filled one first.
-FILLING = ('fill_sequential', 'fill_random', 'update_batch', 'sync_each', 'close_each')
-# The durable workloads wait for the disk on every operation: a few hundred of them
-# measure its cost, whatever the number of keys.
-DURABLE_OPS = 300
+FILLING = ('fill_sequential', 'fill_random', 'update_batch') + DURABLE
+# A workload that compares with another (read_floor: read_random's floor) takes its
+# numbers, with --rounds, from the round the other's best came from: the two are
+# then from one process.
+PAIRED = {'read_floor': 'read_random'}
 DISK_POINTS = ('after_fill', 'after_overwrite', 'after_compact')
 BATCH = 1000
 PROGRESS_STEPS = 20
@@ -230,18 +234,33 @@ class Bench:
 
     def sync_each(self):
         """A put then db.sync() (an fsync), for each of DURABLE_OPS keys."""
-        return self._durable(lambda path, pairs: _sync_each(self.module, path, pairs))
+        return self._durable('sync_each', durable.sync_each, durable.DURABLE_OPS)
+
+    def sync_100(self):
+        """GROUP_OPS puts, with a db.sync() after each GROUP of them."""
+        return self._durable('sync_100', durable.sync_every_group, durable.GROUP_OPS)
+
+    def batch_sync(self):
+        """GROUP_OPS puts, GROUP in each ``with db.batch(sync=True):`` (group commit)."""
+        return self._durable('batch_sync', durable.batch_sync, durable.GROUP_OPS)
 
     def close_each(self):
         """Open 'w', a put, close (which fsyncs where the store does), DURABLE_OPS times."""
-        return self._durable(lambda path, pairs: _close_each(self.module, path, pairs))
+        return self._durable('close_each', durable.close_each, durable.DURABLE_OPS)
 
-    def _durable(self, loop):
-        pairs = list(zip(self.data.keys, self.data.values))[:DURABLE_OPS]
+    def _durable(self, name, loop, count):
+        pairs = list(zip(self.data.keys, self.data.values))[:count]
         os.makedirs(os.path.dirname(self.batch_path), exist_ok=True)  # update_batch's
-        self.module.open(self.batch_path, 'n').close()
+        db = self.module.open(self.batch_path, 'n')
+        missing = [method for method in ('sync', 'batch') if getattr(db, method, None) is None]
+        db.close()
+        if name == 'batch_sync' and 'batch' in missing:
+            raise Skip('no batch(sync=True)')
+        if name in ('sync_each', 'sync_100') and 'sync' in missing:
+            self.notes.append(f'{name}: no sync(), so only its writes are timed (what '
+                              f'each write makes durable is the store\'s own)')
         start = time.perf_counter()
-        loop(self.batch_path, pairs)
+        loop(self.module, self.batch_path, pairs)
         seconds = time.perf_counter() - start
         self.check(pairs[-1][0], pairs[-1][1], self.batch_path)
         shutil.rmtree(os.path.dirname(self.batch_path))
@@ -303,6 +322,19 @@ class Bench:
     def read_random(self):
         return self._read(self.data.lookup_keys)
 
+    def read_floor(self):
+        """read_random's keys, on read_random's reader, by floor.slice_all (semidbm only)."""
+        if self.module.__name__ != 'semidbm':
+            raise Skip('semidbm only')
+        from . import floor  # imports our semidbm: never in another module's child
+        if self.reader is None:
+            self.reader = self.module.open(self.path, 'r')
+        store = floor.parts(self.reader)
+        if store is None:
+            raise Skip("semidbm's index and map are not where floor.py looks")
+        seconds = self._timed(store, floor.slice_all, self.data.lookup_keys, close=False)
+        return seconds, len(self.data.lookup_keys), self.data.pair_size
+
     def read_hot(self):
         return self._read(self.data.hot_keys)
 
@@ -352,17 +384,3 @@ def measure(seconds, ops, size):
     return {'seconds': seconds, 'ops': ops, 'micros_per_op': seconds * 1e6 / ops,
             'ops_per_sec': ops / seconds, 'mb_per_sec': ops * size / seconds / MIB}
 
-
-def _sync_each(module, path, pairs):
-    db = module.open(path, 'w')
-    for key, value in pairs:
-        db[key] = value
-        db.sync()
-    db.close()
-
-
-def _close_each(module, path, pairs):
-    for key, value in pairs:
-        db = module.open(path, 'w')
-        db[key] = value
-        db.close()
