@@ -1,10 +1,12 @@
-"""Promises about the read cache (semidbm/db.py): a value read again comes from memory,
-and no write through the same object, racing or not, ever leaves a stale value in it."""
+"""Promises about the read cache (semidbm/db.py, semidbm/readcache.py): a value read
+again comes from memory, no write through the same object, racing or not, ever leaves a
+stale value in it, and the cache sleeps while reads do not repeat."""
 import threading
 
 import pytest
 
 import semidbm
+from semidbm import readcache
 from semidbm.db import CACHED_VALUE_MAX
 
 
@@ -18,6 +20,11 @@ def store(path):
 
 def cached(db):
     return dict(db._cache)
+
+
+def awake(db):
+    """Whether reads look in the cache (the cache of the state reads take)."""
+    return db._state[2] is not None
 
 
 def test_a_value_read_is_kept_and_served_again(store):
@@ -69,13 +76,71 @@ def test_cache_size_zero_keeps_nothing(path):
         assert cached(db) == {}
 
 
-def test_a_full_cache_is_emptied_and_never_grows_past_its_size(path):
-    with semidbm.open(path, 'c', cache_size=3) as db:
-        db.update((b'%d' % n, b'v%d' % n) for n in range(10))
-        for n in range(10):
-            assert db[b'%d' % n] == b'v%d' % n
-            assert len(cached(db)) <= 3
-        assert cached(db) == {b'9': b'v9'}  # emptied at the 4th, the 7th and the 10th
+def read_all(db, numbers):
+    for n in numbers:
+        assert db[b'%d' % n] == b'v%d' % n
+        assert len(cached(db)) <= db._cache_size
+
+
+@pytest.fixture
+def numbered(path):
+    """A database of 1000 keys b'0'... with values b'v0'..., its cache of 4 values."""
+    with semidbm.open(path, 'c', cache_size=4) as db:
+        db.update((b'%d' % n, b'v%d' % n) for n in range(1000))
+        yield db
+
+
+def test_a_working_set_that_fits_never_fills_the_cache(numbered):
+    read_all(numbered, [0, 1, 2, 3] * 1000)
+    assert awake(numbered) and set(cached(numbered)) == {b'0', b'1', b'2', b'3'}
+
+
+def test_reads_that_repeat_keep_the_cache_awake_past_full(numbered):
+    read_all(numbered, list(range(6)) * 100)  # six keys: the cache fills every few reads
+    assert awake(numbered)
+
+
+def test_reads_that_never_repeat_put_the_cache_to_sleep_after_two_generations(numbered):
+    read_all(numbered, range(8))  # the first generation, and the second (the trial)
+    assert awake(numbered)
+    read_all(numbered, [8])  # the second full, with no reuse of the first: asleep
+    assert not awake(numbered)
+    read_all(numbered, [8] * 50)  # asleep, even for a key read again
+    assert not awake(numbered)
+
+
+def test_a_sleeping_cache_wakes_after_its_sleep_and_sees_every_write(numbered):
+    read_all(numbered, range(9))
+    numbered[b'0'] = b'new'
+    sleep = 4 * readcache.SLEEP_FACTOR
+    read_all(numbered, range(100, 100 + sleep - 1))
+    assert not awake(numbered)
+    read_all(numbered, [100 + sleep])
+    assert awake(numbered) and cached(numbered) == {}
+    assert numbered[b'0'] == b'new' and numbered[b'0'] == b'new'
+
+
+def test_each_failed_trial_doubles_the_sleep_up_to_a_limit():
+    policy = readcache.Policy(4)
+    cold = [{b'%d' % n: b'' for n in range(g * 4, g * 4 + 4)} for g in range(20)]
+    sleeps = []
+    for generation in cold:
+        sleep = policy.full(generation, reuses=0)
+        if sleep is not None:
+            sleeps.append(sleep)
+    first = 4 * readcache.SLEEP_FACTOR
+    assert sleeps[:readcache.MAX_SLEEPS + 2] == (
+        [first << n for n in range(readcache.MAX_SLEEPS)]
+        + [first << (readcache.MAX_SLEEPS - 1)] * 2)
+
+
+def test_a_trial_that_passes_resets_the_sleep():
+    policy = readcache.Policy(16)
+    for reuses in (0, 0, 0, 0):  # two failed trials of two generations each
+        policy.full({}, reuses)
+    assert policy.sleeps == 2
+    policy.full({}, 0)
+    assert policy.full({}, reuses=1) is None and policy.sleeps == 0
 
 
 def test_long_values_are_not_cached(store):
@@ -108,7 +173,7 @@ class RacingIndex(dict):
 
 def test_a_read_racing_a_write_leaves_no_stale_value(store):
     index = RacingIndex(store._index)
-    store._set_state(index, store._file, store._cache)
+    store._set_state(index, store._file)
     index.arm(store, b'k', b'new')
     assert store[b'k'] == b'old'  # the read began before the write: either value is right
     assert b'k' not in cached(store)
