@@ -70,7 +70,7 @@ def _record_length(tail: bytes) -> int:
 def extend(datafile: DataFile, end: int) -> None:
     """Map *datafile* as far as *end* (which no writer cuts: it ends whole records)."""
     if end > len(datafile.map):
-        datafile.map = mmap.mmap(datafile.fd, end, access=mmap.ACCESS_READ)
+        datafile.replace_map(mmap.mmap(datafile.fd, end, access=mmap.ACCESS_READ))
         datafile.size = end
     datafile.end = end
 

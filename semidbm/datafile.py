@@ -112,21 +112,32 @@ class DataFile:
         return start
 
     def _remap(self, needed: int) -> None:
-        # The old map stays until the new one replaces it, and is dropped, not closed:
-        # a reader in another thread may still slice it (its bytes stay valid); it is
-        # unmapped when the last one lets go.  (Never None meanwhile: tests/test_threads.)
+        # The old map stays until the new one replaces it (never None meanwhile:
+        # tests/test_threads); then it is closed (see replace_map).
         try:
             self._grow(needed)
         finally:
             # Even after a failed growth (a full disk), map what there is: the
             # database stays readable and a later append may find space.
             try:
-                self.map = self._map()
+                self.replace_map(self._map())
             except OSError:  # no memory: the old map stays, and so must its size
                 self.size = len(self.map)
                 raise
         if self.end + needed >= self.size:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
+
+    def replace_map(self, new: mmap.mmap) -> None:
+        """Read and write through *new* from now on, and close the map it replaces.
+
+        A read in another thread that took the old map just before gets a
+        ``ValueError`` from it and reads again (``SemiDBM.__getitem__``).  The old
+        map was once dropped for such readers, to be unmapped when the last let go:
+        on PyPy, with no reference counting, that was at the garbage collector's
+        next run, after close(), and each such map held a descriptor of the file.
+        """
+        old, self.map = self.map, new
+        old.close()
 
     def truncate_pad(self) -> None:
         """Cut everything past the logical end (the pad, or a torn tail) from the file."""
@@ -148,8 +159,10 @@ class DataFile:
         return os.fstat(self.fd).st_ino
 
     def detach(self) -> None:
-        """Close the descriptor of a file that compaction replaced; leave the map to
-        readers that may hold it (it is unmapped when dropped)."""
+        """Close the map and the descriptor of a file that compaction (or a refresh)
+        replaced; a read racing this reads again, as when a map is replaced
+        (:meth:`replace_map`)."""
+        self.map.close()
         os.close(self.fd)
 
     def close(self) -> None:

@@ -60,6 +60,67 @@ def test_a_closed_file_is_exactly_its_records(path):
     assert os.path.getsize(helpers.data_path(path)) == records_size(data)
 
 
+def held_open(path):
+    """What this process holds of the files in *path*: descriptors, then mappings."""
+    directory = os.path.realpath(path) + os.sep
+    held = []
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink(f'/proc/self/fd/{fd}')
+        except OSError:  # the descriptor listdir itself used, closed since
+            continue
+        if target.startswith(directory):
+            held.append(f'fd {fd}: {target}')
+    with open('/proc/self/maps') as maps:
+        held += [line.strip() for line in maps if directory in line]
+    return held
+
+
+def replace_by_growth(writer, reader):
+    writer[b'big'] = b'x' * datafile.MIN_GROWTH
+    return writer
+
+
+def replace_by_compaction(writer, reader):
+    writer.compact()
+    return writer
+
+
+def replace_by_refresh(writer, reader):
+    writer[b'big'] = b'x' * datafile.MIN_GROWTH  # past the reader's map
+    reader.refresh()
+    return reader
+
+
+def replace_by_refresh_after_compaction(writer, reader):
+    writer.compact()
+    reader.refresh()
+    return reader
+
+
+@pytest.mark.parametrize('replace', [replace_by_growth, replace_by_compaction,
+                                     replace_by_refresh,
+                                     replace_by_refresh_after_compaction])
+def test_close_leaves_no_descriptor_or_map_even_of_replaced_maps(path, replace):
+    """A map that growth, compaction or a refresh replaced is dropped, not closed (a
+    reader in another thread may still slice it), but close() unmaps it: it must not
+    wait for the last reference to go, which on PyPy, without reference counting,
+    is the garbage collector's next run (it kept the file's mapping and a
+    descriptor, and a file system that held it could not be remounted)."""
+    writer = semidbm.open(path, 'c')
+    writer[b'a'] = b'1'
+    writer.sync()
+    reader = semidbm.open(path, 'r')
+    held = [writer._file.map, reader._file.map]  # as a reader in another thread may
+    replaced = replace(writer, reader)
+    assert all(replaced._file.map is not old for old in held)
+    assert replaced[b'a'] == b'1'
+    reader.close()
+    writer.close()
+    assert held_open(path) == []
+    assert all(old.closed for old in held)
+
+
 def test_open_returns_a_semidbm_mutable_mapping(path):
     with semidbm.open(path, 'c') as db:
         assert isinstance(db, semidbm.SemiDBM)
@@ -324,6 +385,27 @@ def test_a_read_racing_close_in_another_thread_says_closed(path):
     db._set_state(ClosingIndex(db._index), db._file)
     with pytest.raises(semidbm.error, match='closed'):
         db[b'k']
+
+
+@pytest.mark.parametrize('replace', [replace_by_growth, replace_by_compaction])
+def test_a_read_racing_a_new_map_in_another_thread_reads_again(path, replace):
+    """The index lookup succeeds, then another thread replaces the map (which closes
+    the one the read took) before it is sliced: the read returns the value."""
+    db = semidbm.open(path, 'c')
+    db[b'k'] = b'v'
+    replaced = []
+
+    class ReplacingIndex(dict):
+        def __getitem__(self, key):
+            entry = dict.__getitem__(self, key)
+            if not replaced:
+                replaced.append(db._file.map)
+                replace(db, None)
+            return entry
+    db._set_state(ReplacingIndex(db._index), db._file)
+    assert db[b'k'] == b'v'
+    assert replaced and replaced[0].closed
+    db.close()
 
 
 def test_a_db_whose_close_fails_is_collected_quietly(path, monkeypatch):
