@@ -6,6 +6,7 @@ imports the test modules, with ``python -m pytest`` as with ``pytest``.  A helpe
 that only one module needs stays in that module.
 """
 import os
+import platform
 import stat
 
 import semidbm
@@ -13,6 +14,9 @@ from semidbm import format, layout
 
 #: This checkout: the ``PYTHONPATH`` of child processes, and where docs/ and scripts/ are.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: PyPy frees an object at the garbage collector's next run, not with its last
+#: reference, and has no tracemalloc.
+PYPY = platform.python_implementation() == 'PyPy'
 
 
 def child_env(**variables):
