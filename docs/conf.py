@@ -23,6 +23,9 @@ intersphinx_mapping = {
 }
 # Every cross-reference must resolve: `sphinx -n -W` fails on one that does not.
 nitpicky = True
+# The type variables and the protocol in SemiDBM's signatures are private: no page.
+nitpick_ignore = [('py:class', 'semidbm.db._DB'), ('py:class', 'semidbm.db._K'),
+                  ('py:class', 'semidbm.db._KeysAndGetItem')]
 exclude_patterns = ['_build']
 # Show defaults as written (``mode=0o666``, not ``mode=438``).
 autodoc_preserve_defaults = True
