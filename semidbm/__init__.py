@@ -26,7 +26,8 @@ __all__ = ['open', 'SemiDBM', 'error', 'DBMError', 'DBMLoadError', 'DBMChecksumE
 
 def open(filename: layout.AnyPath, flag: opening.Flag = 'r', mode: int = 0o666, *,
          verify_checksums: bool = False, lock: bool = True,
-         lock_timeout: Optional[float] = None, cache_size: int = 16384) -> SemiDBM:
+         lock_timeout: Optional[float] = None, cache_size: int = 16384,
+         compact_at_close: Optional[float] = 0.5) -> SemiDBM:
     """Open the semidbm database in directory *filename* and return it.
 
     :param filename: the database directory (str, bytes or os.PathLike); the data
@@ -42,13 +43,24 @@ def open(filename: layout.AnyPath, flag: opening.Flag = 'r', mode: int = 0o666, 
     :param lock_timeout: seconds to wait for a lock held elsewhere (default: fail at
         once with :data:`error`, "locked by pid ...").
     :param cache_size: how many recently read values (of up to 1 KiB each) to keep in
-        memory, so a key read again is a dict lookup; 0 keeps none.  The cache is
-        emptied whenever it is full.  Writes through this object keep it exact.
-    :raises ValueError: for any other flag, or a negative *cache_size*.
+        memory, so a key read again is a dict lookup; 0 keeps none.  The cache starts
+        again empty whenever it is full, and sleeps while reads do not repeat (random
+        reads over many more keys than it holds), so that it costs those nothing.
+        Writes through this object keep it exact.
+    :param compact_at_close: :meth:`SemiDBM.close` compacts the database first when
+        at least this fraction of its file is dead bytes (overwritten values and
+        deleted keys), once the file has grown by 16 MiB and by a quarter since it
+        was opened or compacted; None never does.  The default, 0.5, keeps the file
+        under about twice its live size, at a cost of at most one more copy of each
+        byte written.  A compaction that fails (a full disk) leaves the database as it
+        was, with a :exc:`RuntimeWarning`, and the close goes on.
+    :raises ValueError: for any other flag, a negative *cache_size*, or a
+        *compact_at_close* that is not a fraction in (0, 1] or None.
     :raises error: if the database is missing ('r', 'w'), cannot be opened, or is
         locked by another process.
     :raises DBMLoadError: if the data file is not a semidbm file, or is damaged in a
         way that is not a torn tail.
     """
     return SemiDBM(filename, flag, mode, verify_checksums=verify_checksums, lock=lock,
-                   lock_timeout=lock_timeout, cache_size=cache_size)
+                   lock_timeout=lock_timeout, cache_size=cache_size,
+                   compact_at_close=compact_at_close)

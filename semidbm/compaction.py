@@ -13,6 +13,20 @@ from semidbm import format, layout
 from semidbm.datafile import DataFile
 
 _WRITE_CHUNK = 1 << 20
+#: ``compact_at_close`` looks at a file only once it has grown by this much, and by a
+#: quarter, since it was opened or compacted: the pass over the index that counts its
+#: live bytes is then paid for by the writes (0.1 s a million keys, against 0.15 s
+#: for the 130,000 writes of 128 bytes that 16 MiB takes at least: the fill benchmarks).
+DUE_GROWTH = 16 << 20
+
+
+def due(index: format.Index, end: int, grown: int, share: float) -> bool:
+    """Whether a file of *end* bytes that grew by *grown* since it was opened or
+    compacted is to be compacted at close: it grew by :data:`DUE_GROWTH` and by a
+    quarter, and at least *share* of it is dead bytes."""
+    if grown < max(DUE_GROWTH, (end - grown) // 4):
+        return False
+    return end - format.live_bytes(index) >= share * end
 
 
 def compact(files: layout.Layout, source: DataFile, index: format.Index, mode: int,

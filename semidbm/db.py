@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import threading
+import warnings
 from typing import (TYPE_CHECKING, Any, Dict, ItemsView, Iterable, Iterator, List, Optional,
                     Protocol, Tuple, TypeVar, Union, ValuesView, cast, overload)
 
@@ -45,16 +46,23 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
 
     Constructing the class directly is the same as calling :func:`semidbm.open` with
     the same arguments, which it documents: *path* is its *filename*, and *flag*,
-    *mode*, *verify_checksums*, *lock*, *lock_timeout* and *cache_size* mean what they
-    mean there.  A database is a context manager: ``with semidbm.open(...) as db:``
-    closes it at the end of the block, even when the block raises.
+    *mode*, *verify_checksums*, *lock*, *lock_timeout*, *cache_size* and
+    *compact_at_close* mean what they mean there.  A database is a context manager:
+    ``with semidbm.open(...) as db:`` closes it at the end of the block, even when the
+    block raises.
     """
 
     def __init__(self, path: AnyPath, flag: opening.Flag = 'r', mode: int = 0o666, *,
                  verify_checksums: bool = False, lock: bool = True,
-                 lock_timeout: Optional[float] = None, cache_size: int = 16384) -> None:
+                 lock_timeout: Optional[float] = None, cache_size: int = 16384,
+                 compact_at_close: Optional[float] = 0.5) -> None:
         if not isinstance(cache_size, int) or cache_size < 0:
             raise ValueError(f'cache_size must be an int >= 0, not {cache_size!r}')
+        if compact_at_close is not None and not (
+                isinstance(compact_at_close, (int, float))
+                and not isinstance(compact_at_close, bool) and 0 < compact_at_close <= 1):
+            raise ValueError(f'compact_at_close must be a fraction in (0, 1] or None, not '
+                             f'{compact_at_close!r}')
         opened = opening.open_database(path, flag, mode, lock=lock,
                                        lock_timeout=lock_timeout)
         # From here on nothing can fail: the object is whole, or was never made.
@@ -68,6 +76,8 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
         self._version = opened.version
         self._snapshot_end = opened.snapshot_end  # close() need not rewrite a current one
         self._leftover = opened.leftover
+        self._compact_at_close = compact_at_close
+        self._grown_from = opened.datafile.end  # the end at open, or at the last compact
         # The read cache: up to cache_size values of recent reads (the ``read_hot``
         # benchmark), asleep while reads do not repeat (readcache.py).  Writes count
         # themselves in _writes before they drop a key from it, so a read that raced a
@@ -367,7 +377,7 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
 
         Each assignment in the block still reaches the operating system when it
         returns, and no other thread's writes land between the block's records.
-        With *sync*, one ``fsync`` at the end of the block makes all of it durable
+        With *sync*, one :meth:`sync` at the end of the block makes all of it durable
         on disk; without, durability on disk comes at :meth:`sync` or :meth:`close`.
         Not a transaction: a crash in the middle keeps the records written before it.
         """
@@ -443,13 +453,16 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
     def _switch_to(self, index: format.Index, datafile: DataFile) -> None:
         old = self._file
         datafile.mark, old.mark = old.mark, None
+        self._grown_from = datafile.end
         self._set_state(index, datafile)  # the values did not change: the cache stays
         old.detach()
 
     def sync(self) -> None:
-        """Make every write so far durable on disk (``msync`` and ``fsync``).
+        """Make every write so far durable on disk: ``msync`` and ``fdatasync`` of the
+        data file, then ``pwrite`` and ``fdatasync`` of the sync mark that says so.
 
-        Harmless on a read-only db (shelve calls it).
+        Harmless, and free, on a read-only db (shelve calls it) or when nothing was
+        written since the last sync.
         """
         with self._io('sync the database', 'the writes since the last sync may not '
                       'be on disk', write=False) as datafile:
@@ -458,7 +471,7 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
     def close(self, compact: bool = False) -> None:
         """Close the db; with *compact*, compact it first.  Closing twice is harmless.
 
-        Every write is made durable first, as by :meth:`sync` (one ``fsync``), and
+        Every write is made durable first, as by :meth:`sync`, and
         the pad past the logical end is cut, so the file is exactly its records.
         On a read-only db, *compact* is ignored (as in semidbm 0.5.1).  The db is
         closed even when a step fails (as a Python file is when its flush fails):
@@ -470,6 +483,8 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
             try:
                 if compact and not self.readonly:
                     self.compact()
+                elif self._compact_at_close is not None and not self.readonly:
+                    self._compact_if_due(self._compact_at_close)
                 if not self.readonly:
                     self.sync()
                     # After the sync: a snapshot is trusted to describe durable data.
@@ -477,6 +492,15 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
                                   self._snapshot_end, self._file_mode)
             finally:
                 self._release()
+
+    def _compact_if_due(self, share: float) -> None:
+        end = self._file.end
+        if compaction.due(self._index, end, end - self._grown_from, share):
+            try:
+                self.compact()
+            except error as exc:  # a full disk, say: the close goes on without it
+                warnings.warn(f'{self.path}: not compacted at close: {exc}', RuntimeWarning,
+                              stacklevel=4)
 
     def _release(self) -> None:
         datafile = self._file

@@ -72,6 +72,13 @@ class RecordTooLarge(ValueError):
                          f'format allows {MAX_SIZE})')
 
 
+
+def live_bytes(index: Index) -> int:
+    """The size of a data file holding only the records of *index*: what compaction
+    would leave.  Cost: one pass over the index."""
+    return HEADER.size + sum(OVERHEAD + len(key) + (entry & ENTRY_SIZE_MASK)
+                             for key, entry in index.items())
+
 def encode_put(key: bytes, value: bytes) -> bytes:
     """Return the bytes of a put record for *key* and *value* (both bytes).
 

@@ -236,6 +236,12 @@ def replace(layout: Layout, target: str, mode: int, fill: Callable[[int], _T],
     return result
 
 
+def fdatasync(fd: int) -> None:
+    """Make the data of *fd* durable, and what is needed to read it back (its size),
+    not its times: ``fdatasync``, or ``fsync`` where there is none (macOS, Windows)."""
+    (os.fdatasync if hasattr(os, 'fdatasync') else os.fsync)(fd)
+
+
 def fsync_directory(directory: str) -> None:
     """Make the names created or replaced in *directory* durable (POSIX; Windows
     cannot open a directory, and its file systems need no such step)."""

@@ -60,8 +60,7 @@ def describe(files: layout.Layout, index: format.Index, end: int, version: Tuple
 
     Cost: one pass over the index; no read of the data file.
     """
-    live = format.HEADER.size + sum(format.OVERHEAD + len(key) + format.entry_parts(entry)[1]
-                                    for key, entry in index.items())
+    live = format.live_bytes(index)
     return {'path': files.directory, 'format': '%d.%d' % version, 'keys': len(index),
             'file_size': end, 'live_bytes': live, 'dead_bytes': end - live,
             'reclaimable': (end - live) / end, **_snapshot(files, snapshot_end, end),

@@ -163,7 +163,7 @@ class SyncMark:
         layout.write_all(self.fd, _pack(self.seq, buf, end),
                          self.seq % _SLOTS * SLOT_SPACING)
         # Only the slot's bytes need to reach the disk, not the file's times.
-        (os.fdatasync if hasattr(os, 'fdatasync') else os.fsync)(self.fd)
+        layout.fdatasync(self.fd)
 
     def close(self) -> None:
         os.close(self.fd)

@@ -197,14 +197,18 @@ def test_compaction_on_a_disk_full_for_copy_file_range_too(path, faults):
 # -- fsync and msync fail ------------------------------------------------------------
 
 
+# The call that makes the data file durable: fdatasync where there is one.
+DATA_SYNC = 'fdatasync' if hasattr(os, 'fdatasync') else 'fsync'
+
+
 def test_a_failed_fsync_in_sync_raises_and_sync_works_again(path, faults):
     db = semidbm.open(path, 'c')
     db[b'a'] = b'1'
-    faults['fsync'] = raising(errno.EIO)
+    faults[DATA_SYNC] = raising(errno.EIO)
     with pytest.raises(semidbm.error) as info:
         db.sync()
     assert_clear_error(info, errno.EIO, path)
-    del faults['fsync']
+    del faults[DATA_SYNC]
     db[b'b'] = b'2'
     db.sync()
     db.close()
@@ -218,7 +222,33 @@ class FlushFails(mmap.mmap):
 
 def mmap_module(factory):
     return types.SimpleNamespace(mmap=factory, ACCESS_READ=mmap.ACCESS_READ,
-                                 ACCESS_WRITE=mmap.ACCESS_WRITE)
+                                 ACCESS_WRITE=mmap.ACCESS_WRITE,
+                                 ALLOCATIONGRANULARITY=mmap.ALLOCATIONGRANULARITY)
+
+
+class FlushRecorded(mmap.mmap):
+    flushed = []
+
+    def flush(self, *args):
+        self.flushed.append(args)
+        return super().flush(*args)
+
+
+def test_sync_msyncs_the_pages_written_since_the_last_sync_not_the_whole_map(
+        path, monkeypatch):
+    monkeypatch.setattr(datafile, 'mmap', mmap_module(FlushRecorded))
+    page = mmap.ALLOCATIONGRANULARITY
+    with semidbm.open(path, 'c') as db:
+        db.update((b'%d' % n, b'x' * 1000) for n in range(3 * page // 1000))
+        db.sync()
+        first_end = db._file.end
+        db[b'last'] = b'y'
+        del FlushRecorded.flushed[:]
+        db.sync()
+        (start, length), = FlushRecorded.flushed
+        assert start % page == 0 and start <= first_end < start + page
+        assert start + length == db._file.end < len(db._file.map)
+    assert helpers.contents(path)[b'last'] == b'y'
 
 
 def test_a_failed_msync_in_sync_raises(path, monkeypatch):
