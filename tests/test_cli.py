@@ -5,6 +5,7 @@ this process through ``semidbm.cli.main`` (so that coverage sees it).  Progress 
 terminal, a closed pipe, and every console example in ``docs/cli.rst`` and
 ``docs/sharing.rst`` (run again and compared with the page) are subprocesses only.
 """
+import argparse
 import base64
 import dbm.dumb
 import doctest
@@ -24,7 +25,8 @@ import pytest
 
 import helpers
 import semidbm
-from semidbm import cli, format, layout, repair, snapshot
+from semidbm import cli, clibase, clicommands, climove, format, layout, repair, snapshot
+from semidbm.cli import ExitStatus
 
 FRUIT = {b'apple': b'green', b'banana': b'yellow', b'cherry': b'red'}
 
@@ -111,7 +113,8 @@ def test_help_lists_every_subcommand(run):
     result = run('--help', check=0)
     for name in SUBCOMMANDS:
         assert f'    {name} ' in result.stdout
-    assert 'Exit status: 0 success, 1 a problem found, 2 a usage error' in result.stdout
+    statuses = result.stdout.split('exit status:\n', 1)[1].splitlines()
+    assert statuses == [f'  {status.value:<4} {status.meaning}' for status in ExitStatus]
 
 
 @pytest.mark.parametrize('name', SUBCOMMANDS)
@@ -140,6 +143,70 @@ def test_usage_errors_exit_2_with_usage(run, args, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_version(run):
+    result = run('--version', check=0)
+    assert result.stdout == f'semidbm {semidbm.__version__}\n'
+    assert result.stderr == ''
+
+
+def subparsers():
+    parser = cli._parser()
+    [action] = [action for action in parser._actions
+                if isinstance(action, argparse._SubParsersAction)]
+    return action.choices
+
+
+@pytest.mark.parametrize('name', SUBCOMMANDS)
+def test_every_argument_has_help_text(run, name):
+    sub = subparsers()[name]
+    shown = ' '.join(run(name, '--help', check=0).stdout.split())
+    for action in sub._actions:
+        assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+        assert ' '.join(action.help.split()) in shown.replace('%%', '%'), (name, action.dest)
+
+
+def statuses_in_the_docs():
+    with open(os.path.join(helpers.ROOT, 'docs', 'cli.rst'), encoding='utf-8') as f:
+        text = f.read()
+    table = text.split('.. the exit statuses', 1)[1].split('\n\n', 2)[1]
+    return [int(line.split()[0]) for line in table.splitlines() if line[2:3].isdigit()]
+
+
+def test_the_exit_statuses_are_defined_once_and_documented():
+    assert statuses_in_the_docs() == [status.value for status in ExitStatus]
+    assert len(set(ExitStatus)) == len(ExitStatus.__members__)  # no aliases
+    assert ExitStatus.USAGE == 2  # argparse's
+
+
+@pytest.mark.parametrize('before, after', [
+    (['--lock-timeout', '0.2'], []),
+    ([], ['--lock-timeout', '0.2']),
+    (['--lock-timeout', '30'], ['--lock-timeout', '0.2']),  # the one after counts
+])
+def test_lock_timeout_before_or_after_the_subcommand(run, fruit, before, after):
+    with semidbm.open(fruit, 'w'):
+        result = run(*before, 'set', *after, fruit, 'a', 'b')
+    assert_one_line_error(result, ExitStatus.LOCKED, '(waited 0.2 s)')
+
+
+@pytest.mark.parametrize('before, after, encoding', [
+    (['--hex'], [], 'hex'), ([], ['--hex'], 'hex'), (['--base64'], [], 'base64'),
+    (['--hex'], ['--base64'], 'base64'), ([], [], 'text'),
+])
+def test_hex_and_base64_before_or_after_the_subcommand(run, fruit, before, after,
+                                                       encoding):
+    encode = {'hex': bytes.hex, 'text': bytes.decode,
+              'base64': lambda data: base64.b64encode(data).decode()}[encoding]
+    run(*before, 'set', *after, fruit, encode(b'kiwi'), encode(b'brown'), check=0)
+    assert helpers.contents(fruit)[b'kiwi'] == b'brown'
+    assert run(*before, 'get', *after, fruit, encode(b'kiwi'), check=0).stdout.strip() == (
+        encode(b'brown'))
+    listed = run(*before, 'keys', *after, fruit, check=0).stdout.splitlines()
+    assert listed == [encode(key) for key in [*FRUIT, b'kiwi']]
+    run(*before, 'delete', *after, fruit, encode(b'kiwi'), check=0)
+    assert b'kiwi' not in helpers.contents(fruit)
+
+
 def test_main_returns_the_exit_status_in_process(capsys):
     assert cli.main(['--help']) == 0
     assert 'usage: semidbm' in capsys.readouterr().out
@@ -154,10 +221,18 @@ def test_python_m_semidbm_runs_main(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith('usage: semidbm')
 
 
+def test_a_closed_pipe_in_process_is_exit_0(fruit, monkeypatch, capsys):
+    def reader_gone(args):
+        raise BrokenPipeError(32, 'Broken pipe')
+    monkeypatch.setattr(clicommands, 'cmd_keys', reader_gone)
+    assert cli.main(['keys', fruit]) == ExitStatus.OK
+    assert capsys.readouterr().err == ''
+
+
 def test_an_interrupt_is_one_line_and_exit_130(fruit, monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, 'cmd_keys', interrupted)
+    monkeypatch.setattr(clicommands, 'cmd_keys', interrupted)
     assert cli.main(['keys', fruit]) == 130
     assert capsys.readouterr().err == 'semidbm keys: interrupted\n'
 
@@ -169,9 +244,9 @@ class Terminal(io.StringIO):
 
 def test_progress_is_throttled_and_cleared(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(cli.time, 'monotonic', lambda: clock[0])
+    monkeypatch.setattr(clibase.time, 'monotonic', lambda: clock[0])
     terminal = Terminal()
-    progress = cli.Progress('copy', terminal)
+    progress = clibase.Progress('copy', terminal)
     progress(1, 3)
     progress(2, 3)  # within 0.1 s of the last: not shown
     clock[0] += 0.2
@@ -182,7 +257,7 @@ def test_progress_is_throttled_and_cleared(monkeypatch):
 
 def test_progress_is_silent_off_a_terminal():
     stream = io.StringIO()
-    progress = cli.Progress('copy', stream)
+    progress = clibase.Progress('copy', stream)
     progress(1, 3)
     progress.finish()
     assert stream.getvalue() == ''
@@ -212,6 +287,80 @@ def test_get_writes_binary_values_unchanged(run, fruit):
     with semidbm.open(fruit, 'w') as db:
         db[b'blob'] = value
     assert run('get', fruit, 'blob', binary=True, check=0).stdout == value
+
+
+def test_get_of_several_keys_one_line_each_in_order(run, fruit):
+    assert run('get', fruit, 'cherry', 'apple', check=0).stdout == 'red\ngreen\n'
+    hexed = run('get', '--hex', fruit, b'cherry'.hex(), b'apple'.hex(), check=0).stdout
+    assert hexed == f'{b"red".hex()}\n{b"green".hex()}\n'
+
+
+def test_get_of_several_keys_with_one_missing_prints_the_others(run, fruit):
+    result = run('get', fruit, 'apple', 'durian', 'cherry')
+    assert result.returncode == ExitStatus.MISSING_KEY
+    assert result.stdout == 'green\n\nred\n'  # the missing key's line is empty
+    assert result.stderr == f"semidbm get: error: {fruit}: no key b'durian'\n"
+
+
+def test_get_of_several_keys_with_a_damaged_value_says_damage(run, fruit):
+    damage_the_value_of(fruit, b'banana')
+    result = run('get', fruit, 'apple', 'banana', 'durian')
+    assert result.returncode == ExitStatus.DAMAGED  # outranks the missing key
+    assert result.stdout == 'green\n\n\n'
+    assert 'checksum mismatch' in result.stderr and "no key b'durian'" in result.stderr
+
+
+def test_get_of_several_keys_prints_none_if_one_is_not_a_line(run, fruit):
+    with semidbm.open(fruit, 'w') as db:
+        db[b'poem'] = b'two\nlines'
+    assert_one_line_error(run('get', fruit, 'apple', 'poem'), ExitStatus.FAILURE,
+                          "the value of b'poem' is not one line of UTF-8 text; use --hex")
+    assert run('get', '--base64', fruit, 'YXBwbGU=', 'cG9lbQ==', check=0).stdout == (
+        'Z3JlZW4=\ndHdvCmxpbmVz\n')
+
+
+def test_get_of_one_missing_key_in_hex_prints_nothing(run, fruit):
+    assert_one_line_error(run('get', '--hex', fruit, '00'), ExitStatus.MISSING_KEY,
+                          "no key b'\\x00'")
+
+
+BIG = bytes(range(256)) * 800  # 200 KB: "Argument list too long" on the command line
+
+
+def test_set_from_standard_input_is_binary_safe(run, path):
+    run('set', path, 'blob', '-', stdin=BIG, binary=True, check=0)
+    assert helpers.contents(path) == {b'blob': BIG}
+    assert run('get', path, 'blob', binary=True, check=0).stdout == BIG
+
+
+def test_set_from_a_file(run, path, tmp_path):
+    value = tmp_path / 'value.bin'
+    value.write_bytes(BIG)
+    run('set', '--hex', path, '00ff', '--file', str(value), check=0)  # stored as it is
+    assert helpers.contents(path) == {b'\x00\xff': BIG}
+
+
+def test_set_of_the_value_dash_itself(run, path):
+    run('set', '--hex', path, b'k'.hex(), b'-'.hex(), check=0)
+    assert helpers.contents(path) == {b'k': b'-'}
+
+
+@pytest.mark.parametrize('args, why', [
+    (['k', 'v', '--file', 'f'], 'give VALUE or --file FILE, not both'),
+    (['k'], "give VALUE, '-' for standard input, or --file FILE"),
+])
+def test_set_needs_one_value(run, tmp_path, args, why):
+    result = run('set', 'db', *args, cwd=tmp_path)
+    assert result.returncode == ExitStatus.USAGE
+    assert result.stderr.startswith('usage: semidbm set ')
+    assert f'semidbm set: error: {why}' in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_set_from_a_missing_file(run, tmp_path):
+    assert_one_line_error(run('set', 'db', 'k', '--file', 'nope', cwd=tmp_path),
+                          ExitStatus.FAILURE, 'No such file or directory', 'nope')
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize('encoding, encode', [
@@ -247,25 +396,26 @@ def test_keys_lists_text_keys_one_a_line(run, fruit):
 
 
 @pytest.mark.parametrize('key', [b'\xff\xfe', b'two\nlines'])
-def test_keys_refuses_a_key_that_is_not_one_line_of_text(run, fruit, key):
+def test_keys_refuses_a_key_that_is_not_one_line_of_text_printing_none(run, fruit, key):
+    """Not half a listing and then an error: a script would take it for all."""
     with semidbm.open(fruit, 'w') as db:
         db[key] = b'x'
-    result = run('keys', fruit)
-    assert result.returncode == 1
-    assert result.stdout == 'apple\nbanana\ncherry\n'
-    assert f'the key {key!r} is not one line of UTF-8 text; use --hex or --base64' in (
-        result.stderr)
+        db.update((b'after%d' % n, b'x') for n in range(1000))
+    assert_one_line_error(run('keys', fruit), ExitStatus.FAILURE,
+                          f'the key {key!r} is not one line of UTF-8 text; use --hex '
+                          'or --base64')
 
 
-def test_get_of_a_missing_key_exits_1(run, fruit):
-    assert_one_line_error(run('get', fruit, 'durian'), 1,
+def test_get_of_a_missing_key_has_its_exit_status(run, fruit):
+    assert_one_line_error(run('get', fruit, 'durian'), ExitStatus.MISSING_KEY,
                           f"semidbm get: error: {fruit}: no key b'durian'")
 
 
 def test_delete_removes_the_key_for_good(run, fruit):
     run('delete', fruit, 'banana', check=0)
     assert helpers.contents(fruit) == {b'apple': b'green', b'cherry': b'red'}
-    assert_one_line_error(run('delete', fruit, 'banana'), 1, "no key b'banana'")
+    assert_one_line_error(run('delete', fruit, 'banana'), ExitStatus.MISSING_KEY,
+                          "no key b'banana'")
 
 
 @pytest.mark.parametrize('args', [['get', '{path}', 'k'], ['keys', '{path}'],
@@ -274,13 +424,13 @@ def test_delete_removes_the_key_for_good(run, fruit):
                                   ['compact', '{path}'], ['dump', '{path}']])
 def test_a_missing_database_is_one_line_and_exit_1(run, path, args):
     result = run(*[arg.format(path=path) for arg in args])
-    assert_one_line_error(result, 1, path, 'no semidbm database here')
+    assert_one_line_error(result, ExitStatus.FAILURE, path, 'no semidbm database here')
     assert not os.path.exists(path)
 
 
-def test_a_damaged_database_is_one_line_and_exit_1(run, path):
+def test_a_damaged_database_is_one_line_and_its_exit_status(run, path):
     helpers.write_data(path, b'not a semidbm file at all')
-    assert_one_line_error(run('keys', path), 1, 'not a semidbm data file')
+    assert_one_line_error(run('keys', path), ExitStatus.DAMAGED, 'not a semidbm data file')
 
 
 # -- stat ---------------------------------------------------------------------------------
@@ -300,6 +450,67 @@ def test_stat_counts_live_and_dead_bytes(run, fruit):
         'reclaimable': f'{(size - live) / size:.1%} (by compact)', 'snapshot': 'none'}
     run('compact', fruit, check=0)
     assert len(helpers.data_bytes(fruit)) == live  # what stat said compact would leave
+
+
+def json_keys_in_the_docs(command):
+    """The keys the table after ``.. the keys of COMMAND --json`` in docs/cli.rst names."""
+    with open(os.path.join(helpers.ROOT, 'docs', 'cli.rst'), encoding='utf-8') as f:
+        text = f.read()
+    table = text.split(f'.. the keys of {command} --json', 1)[1].split('\n\n', 2)[1]
+    return re.findall(r'^``(\w+)``', table, re.MULTILINE)
+
+
+def test_stat_json_is_what_stats_reports(run, fruit):
+    with semidbm.open(fruit, 'r') as db:
+        stats = db.stats()
+    del stats['readers']  # this process, and then stat's own
+    result = run('stat', '--json', fruit, check=0)
+    printed = json.loads(result.stdout)
+    assert list(printed) == json_keys_in_the_docs('stat')
+    assert len(printed.pop('readers')) == 1
+    assert printed == stats
+
+
+def test_stat_json_of_a_database_with_a_writer(run, fruit):
+    with semidbm.open(fruit, 'w') as db:
+        db[b'kiwi'] = b'brown'
+        printed = json.loads(run('stat', '--json', fruit, check=0).stdout)
+    assert printed['writers'] == [os.getpid()] and printed['keys'] == 4
+
+
+def test_check_json_is_what_the_check_reports(run, fruit):
+    offsets = offsets_in(fruit)
+    flip_a_byte(fruit, offsets[2] + format.RECORD_HEAD.size + 7)  # banana's value
+    report = repair.check(fruit)
+    result = run('check', '--json', fruit)
+    assert result.returncode == ExitStatus.DAMAGED and result.stderr == ''
+    printed = json.loads(result.stdout)
+    assert list(printed) == json_keys_in_the_docs('check')
+    [damage] = report.damage
+    assert printed == {
+        'filename': report.filename, 'size': report.size, 'format': '1.1', 'ok': False,
+        'records': report.records, 'pad': 0, 'durable_end': report.durable_end,
+        'unsynced': None, 'leftover': None, 'kept': [],
+        'damage': [{'start': damage.start, 'stop': damage.stop, 'reason': damage.reason,
+                    'key_base64': base64.b64encode(b'banana').decode()}]}
+
+
+def test_check_json_of_a_good_database_and_of_a_torn_tail(run, fruit):
+    printed = json.loads(run('check', '--json', fruit, check=0).stdout)
+    assert printed['ok'] is True and printed['damage'] == []
+    data = helpers.data_bytes(fruit)
+    torn = format.encode_put(b'late', b'value')[:-3]
+    helpers.write_data(fruit, data + torn)
+    printed = json.loads(run('check', '--json', fruit, check=0).stdout)
+    assert printed['unsynced'] == {'start': len(data), 'stop': len(data) + len(torn)}
+
+
+def test_check_json_of_a_file_that_is_not_semidbm(run, path):
+    helpers.write_data(path, b'GARBAGE!' + b'x' * 40)
+    result = run('check', '--json', path)
+    assert result.returncode == ExitStatus.DAMAGED
+    printed = json.loads(result.stdout)
+    assert printed['format'] is None and printed['damage'][0]['key_base64'] is None
 
 
 def big_database(path):
@@ -350,7 +561,7 @@ def test_check_reports_the_first_bad_record_its_key_and_the_good_ones(run, fruit
     offsets = offsets_in(fruit)
     flip_a_byte(fruit, offsets[2] + format.RECORD_HEAD.size + 7)  # in its value
     result = run('check', fruit)
-    assert result.returncode == 1
+    assert result.returncode == ExitStatus.DAMAGED
     lines = result.stdout.splitlines()
     assert lines[0] == (f'{fruit}/data: {len(offsets) - 1} good records in '
                         f'{len(helpers.data_bytes(fruit))} bytes')
@@ -377,7 +588,7 @@ def test_check_reports_a_torn_tail_of_a_file_with_no_sync_mark_as_damage(run, fr
     data = helpers.data_bytes(fruit)
     helpers.write_data(fruit, data + format.encode_put(b'late', b'value')[:-3])
     result = run('check', fruit)
-    assert result.returncode == 1
+    assert result.returncode == ExitStatus.DAMAGED
     assert f'damage at offset {len(data)}: a torn tail' in result.stdout
 
 
@@ -394,7 +605,7 @@ def test_check_says_pad_is_no_damage(run, fruit, marked):
 def test_check_of_a_file_that_is_not_semidbm(run, path):
     helpers.write_data(path, b'GARBAGE!' + b'x' * 40)
     result = run('check', path)
-    assert result.returncode == 1
+    assert result.returncode == ExitStatus.DAMAGED
     assert 'damage at offset 0: ' in result.stdout and 'not a semidbm data file' in (
         result.stdout)
 
@@ -405,7 +616,7 @@ def test_check_reports_at_most_ten_stretches(run, path):
     for offset in offsets_in(path)[::2]:
         flip_a_byte(path, offset + format.RECORD_HEAD.size + 5)
     result = run('check', path)
-    assert result.returncode == 1
+    assert result.returncode == ExitStatus.DAMAGED
     assert result.stdout.count('damage at offset') == 10
     assert '... and 5 more damaged stretches' in result.stdout
 
@@ -510,7 +721,7 @@ def test_repair_copies_the_original_where_there_are_no_hard_links(fruit, monkeyp
 def test_check_and_repair_of_a_file_too_short_for_a_header(run, path, data):
     helpers.write_data(path, data)
     result = run('check', path)
-    assert result.returncode == 1
+    assert result.returncode == ExitStatus.DAMAGED
     assert 'damage at offset 0: ' in result.stdout and 'too short' in result.stdout
     assert_one_line_error(run('repair', path), 1, 'nothing was changed')
 
@@ -570,25 +781,145 @@ def test_dump_then_load_round_trips_every_byte(run, tmp_path, text):
 def test_load_from_a_file_in_batches(run, tmp_path, path):
     dump = tmp_path / 'dump.jsonl'
     dump.write_text(''.join(json.dumps({'key': f'k{n}', 'value': 'v'}) + '\n'
-                            for n in range(cli._BATCH + 5)) + '\n')
+                            for n in range(climove._BATCH + 5)) + '\n')
     run('load', path, str(dump), check=0)
-    assert len(helpers.contents(path)) == cli._BATCH + 5
+    assert len(helpers.contents(path)) == climove._BATCH + 5
 
 
-@pytest.mark.parametrize('line, why', [
-    ('not json', 'Expecting value'),
-    ('{"key": "k"}', 'no "value" or "value_base64"'),
-    ('{"key_base64": "!!", "value": "v"}', 'base64'),
-    ('[1, 2]', 'not a JSON object'),
-])
-def test_load_stops_at_a_bad_line_saying_where(run, tmp_path, path, line, why):
+def assert_load_refused(result, name, bad):
+    """Exit status 1, each of *bad* (``{line number: why}``) reported as
+    ``NAME:LINE: why``, then one error line; no traceback."""
+    assert result.returncode == ExitStatus.FAILURE, result
+    assert result.stdout == ''
+    *reported, last = result.stderr.splitlines()
+    assert reported == [f'{name}:{number}: {why}' for number, why in bad.items()]
+    assert last == (f'semidbm load: error: {len(bad)} bad line{"s" * (len(bad) > 1)} '
+                    f'in {name}; nothing was loaded (a load stores every line or none)')
+
+
+BAD_LINES = [
+    ('not json', 'not JSON: Expecting value at column 1'),
+    ('{"key": "k"}', 'no "value", "value_base64" or "value_hex"'),
+    ('{"value": "v"}', 'no "key", "key_base64" or "key_hex"'),
+    ('{"key_base64": "!!", "value": "v"}', '"key_base64" is not valid base64'),
+    ('{"key": "k", "value_hex": "abc"}', '"value_hex" is not valid hex'),
+    ('[1, 2]', 'not a JSON object but [1, 2]'),
+    ('"text"', 'not a JSON object but "text"'),
+    ('{"key": "b", "value": 2}', '"value" is not a string but 2'),
+    ('{"key": null, "value": "v"}', '"key" is not a string but null'),
+    ('{"key": "k", "value": ["a very long list", "that is cut short", "here"]}',
+     '"value" is not a string but ["a very long list", "that is cut sho...'),
+    ('{"key": "a", "key_hex": "61", "value": "v"}', 'both "key" and "key_hex"'),
+    ('{"key": "a", "value": "v", "vaule": "w"}', "unknown field 'vaule' (a line has "
+     '"key" and "value", as text, or with the suffix _base64 or _hex)'),
+    ('{"key": "\\ud800", "value": "v"}', '"key" is not text that UTF-8 can encode'),
+    ('[' * 100000, 'not JSON that can be read: nested too deep'),
+    ('{"key": "\udcff", "value": "v"}', 'not UTF-8 text'),
+]
+
+
+@pytest.mark.parametrize('line, why', BAD_LINES, ids=[why[:30] for _, why in BAD_LINES])
+def test_load_checks_every_line_first_and_loads_nothing_if_one_is_bad(
+        run, tmp_path, path, line, why):
     dump = tmp_path / 'dump.jsonl'
-    dump.write_text('{"key": "a", "value": "1"}\n' + line + '\n{"key": "b", "value": "2"}\n')
-    error = assert_one_line_error(run('load', path, str(dump)), 1,
-                                  f'{dump}, line 2: not a line of a semidbm dump', why,
-                                  'the lines before it were stored')
-    assert error.startswith('semidbm load: error: ')
+    dump.write_bytes(b'{"key": "a", "value": "1"}\n' + line.encode('utf-8', 'surrogateescape')
+                     + b'\n{"key": "b", "value": "2"}\n')
+    assert_load_refused(run('load', path, str(dump)), str(dump), {2: why})
+    assert not os.path.exists(path)  # not even an empty database
+
+
+def test_a_refused_load_leaves_the_database_as_it_was(run, fruit, tmp_path):
+    """The issue's case: the lines before a bad one were stored; none is now."""
+    dump = tmp_path / 'dump.jsonl'
+    dump.write_text('{"key": "a", "value": "1"}\n{"key": "b", "value": 2}\n')
+    before = helpers.tree_state(fruit)
+    assert_load_refused(run('load', fruit, str(dump)), str(dump),
+                        {2: '"value" is not a string but 2'})
+    assert helpers.tree_state(fruit) == before
+
+
+def test_load_reports_every_bad_line_up_to_ten(run, tmp_path, path):
+    lines = ['{"key": "k%d", "value": %d}' % (n, n) if n % 2 else
+             '{"key": "k%d", "value": "%d"}' % (n, n) for n in range(30)]
+    dump = tmp_path / 'dump.jsonl'
+    dump.write_text('\n'.join(lines) + '\n')
+    result = run('load', path, str(dump))
+    assert result.returncode == ExitStatus.FAILURE
+    *reported, last = result.stderr.splitlines()
+    assert reported == [f'{dump}:{n + 1}: "value" is not a string but {n}'
+                        for n in range(1, 21, 2)]
+    assert last == (f'semidbm load: error: 15 bad lines in {dump} (the first 10 above); '
+                    f'nothing was loaded (a load stores every line or none)')
+
+
+def test_load_from_standard_input_is_all_or_nothing_too(run, path):
+    bad = '{"key": "a", "value": "1"}\n\n{"key": "b"}\n'
+    assert_load_refused(run('load', path, stdin=bad), '<stdin>',
+                        {3: 'no "value", "value_base64" or "value_hex"'})
+    assert not os.path.exists(path)
+    good = ''.join(json.dumps({'key': f'k{n}', 'value': 'v'}) + '\n'
+                   for n in range(climove._BATCH + 5))
+    result = run('load', path, '-', stdin=good, check=0)
+    assert result.stderr == f'loaded {climove._BATCH + 5} records into {path}\n'
+    assert len(helpers.contents(path)) == climove._BATCH + 5
+
+
+@pytest.mark.skipif(not hasattr(os, 'mkfifo'), reason='no named pipes')
+def test_load_from_a_named_pipe_reads_it_once(tmp_path, path):
+    """A FILE that cannot be read twice is copied as it is checked."""
+    fifo = str(tmp_path / 'fifo')
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, '-m', 'semidbm', 'load', path, fifo],
+                               stderr=subprocess.PIPE, text=True, env=helpers.child_env())
+    with open(fifo, 'w') as f:
+        f.write('{"key": "a", "value": "1"}\n{"key_hex": "00", "value_hex": "ff"}\n')
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == f'loaded 2 records into {path}\n'
+    process.stderr.close()
+    assert helpers.contents(path) == {b'a': b'1', b'\x00': b'\xff'}
+
+
+def test_lines_appended_after_the_check_are_not_loaded(tmp_path, path, monkeypatch):
+    dump = tmp_path / 'dump.jsonl'
+    dump.write_text('{"key": "a", "value": "1"}\n')
+    check_lines = climove._check_lines
+
+    def check_then_append(lines, name, progress, known):
+        size = check_lines(lines, name, progress, known)
+        with open(dump, 'a') as f:
+            f.write('{"key": "b", "value": 2}\n')
+        return size
+    monkeypatch.setattr(climove, '_check_lines', check_then_append)
+    run_in_process('load', path, str(dump), check=0)
     assert helpers.contents(path) == {b'a': b'1'}
+
+
+def test_a_dump_that_changes_between_the_passes_is_refused(tmp_path, path, monkeypatch):
+    """Checked, then changed before it is read again (another process wrote it)."""
+    dump = tmp_path / 'dump.jsonl'
+    dump.write_text('{"key": "a", "value": "1"}\n{"key": "b", "value": "2"}\n')
+
+    def check_then_spoil(lines, name, progress, known):
+        size = sum(len(line) for line in lines)
+        dump.write_text('{"key": "a", "value": "1"}\n{"key": "b", "value": 2}\n')
+        return size
+    monkeypatch.setattr(climove, '_check_lines', check_then_spoil)
+    assert_one_line_error(run_in_process('load', path, str(dump)), ExitStatus.FAILURE,
+                          f'{dump}:2: the dump changed while it was loaded')
+
+
+@pytest.mark.parametrize('options', [['--hex'], ['--text', '--hex'], ['--base64']])
+def test_dump_in_hex_loads_back(run, fruit, tmp_path, options):
+    copy = str(tmp_path / 'copy.db')
+    with semidbm.open(fruit, 'w') as db:
+        db[b'\x00\xff'] = b'\xfe'
+    dump = run('dump', *options, fruit, check=0).stdout
+    fields = set().union(*(json.loads(line) for line in dump.splitlines()))
+    binary = '_base64' if '--base64' in options else '_hex'
+    assert fields == ({'key', 'value', 'key' + binary, 'value' + binary}
+                      if '--text' in options else {'key' + binary, 'value' + binary})
+    run('load', copy, stdin=dump, check=0)
+    assert helpers.contents(copy) == helpers.contents(fruit)
 
 
 def test_load_of_a_missing_file(run, tmp_path, path):
@@ -630,13 +961,73 @@ def test_migrate_with_the_generic_dbm_module_guesses_the_kind(run, tmp_path, fru
 
 @pytest.mark.parametrize('module, why', [
     ('no.such.module', "cannot import the dbm module 'no.such.module'"),
-    ('json', "'json' has no open(): not a dbm module"),
+    ('json', "'json' has no open() and no error: not a dbm module"),
 ])
 def test_migrate_from_something_not_a_dbm_module_is_a_usage_error(run, tmp_path, module, why):
     result = run('migrate', '--from', module, 'a', 'b', cwd=tmp_path)
     assert result.returncode == 2
     assert f'semidbm migrate: error: {why}' in result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def write_module(directory, name, source):
+    """A module *name* that ``python -m semidbm`` run in *directory* can import."""
+    (directory / f'{name}.py').write_text(source)
+
+
+@pytest.mark.parametrize('module, why', [
+    ('shelve', "'shelve' has no error: not a dbm module"),
+    ('os', "os.open('out', 'c') failed"),
+    ('notdbm', "notdbm.open() gave int, not a mapping: not a dbm module"),
+    ('closable', "closable.open() gave Handle, not a mapping: not a dbm module"),
+    ('noerror', "'noerror' has no error: not a dbm module"),
+])
+@pytest.mark.parametrize('direction', ['--to', '--from'])
+def test_migrate_refuses_a_module_that_is_not_like_dbm(run, tmp_path, fruit, module, why,
+                                                        direction, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))  # in-process; a subprocess has its cwd
+    write_module(tmp_path, 'notdbm', 'class error(Exception): pass\n'
+                 'def open(path, flag="r"): return 42\n')
+    write_module(tmp_path, 'closable', 'error = OSError\n'
+                 'class Handle:\n    def close(self): pass\n'
+                 'def open(path, flag="r"): return Handle()\n')
+    write_module(tmp_path, 'noerror', 'error = "not an exception"\n'
+                 'def open(path, flag="r"): return {}\n')
+    src, dest = ('fruit.db', 'out') if direction == '--to' else ('out', 'fruit.db')
+    why = why.replace("'out', 'c'", "'out', 'r'") if direction == '--from' else why
+    before = set(os.listdir(tmp_path)), helpers.tree_state(fruit)
+    result = run('migrate', direction, module, src, dest, cwd=tmp_path)
+    assert result.returncode == ExitStatus.USAGE
+    assert result.stderr.startswith('usage: semidbm migrate ')
+    assert f'semidbm migrate: error: {why}' in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert (set(os.listdir(tmp_path)), helpers.tree_state(fruit)) == before
+
+
+@pytest.mark.parametrize('src, dest', [
+    ('fruit.db', 'fruit.db'), ('fruit.db', './fruit.db'), ('fruit.db', '{abs}'),
+    ('link.db', 'fruit.db'),
+])
+@pytest.mark.parametrize('direction', ['--to', '--from'])
+def test_migrate_refuses_to_copy_a_database_onto_itself(run, tmp_path, fruit, src, dest,
+                                                        direction):
+    os.symlink(fruit, tmp_path / 'link.db')
+    before = helpers.tree_state(fruit)
+    result = run('migrate', direction, 'dbm', src, dest.format(abs=fruit), cwd=tmp_path)
+    assert result.returncode == ExitStatus.USAGE
+    assert (f'semidbm migrate: error: SRC and DEST are the same database ({src}); copy '
+            f'it to another path') in result.stderr
+    assert helpers.tree_state(fruit) == before
+    assert sorted(os.listdir(tmp_path)) == ['fruit.db', 'link.db']
+
+
+def test_migrate_refuses_two_names_of_one_file(run, tmp_path):
+    """Hard links: two paths, one file (a dbm.gnu or dbm.sqlite3 database is one)."""
+    (tmp_path / 'one').write_bytes(b'')
+    os.link(tmp_path / 'one', tmp_path / 'two')
+    result = run('migrate', '--to', 'dbm', 'one', 'two', cwd=tmp_path)
+    assert result.returncode == ExitStatus.USAGE
+    assert 'SRC and DEST are the same database (one)' in result.stderr
 
 
 def test_migrate_from_a_missing_database(run, tmp_path):
@@ -660,7 +1051,7 @@ def test_a_locked_database_is_refused_naming_the_holder(run, fruit, args):
     before = helpers.data_bytes(fruit)
     with semidbm.open(fruit, 'w'):
         result = run(*[arg.format(path=fruit) for arg in args])
-    assert_one_line_error(result, 1, f'locked by pid {os.getpid()}',
+    assert_one_line_error(result, ExitStatus.LOCKED, f'locked by pid {os.getpid()}',
                           '--lock-timeout')
     assert helpers.data_bytes(fruit) == before
 
@@ -682,7 +1073,7 @@ def test_the_library_says_what_to_do_in_its_own_words(fruit, path):
 
 def test_the_command_line_says_what_to_do_in_its_own_words(run, fruit, path):
     with semidbm.open(fruit, 'w'):
-        locked = assert_one_line_error(run('set', fruit, 'a', 'b'), 1)
+        locked = assert_one_line_error(run('set', fruit, 'a', 'b'), ExitStatus.LOCKED)
     missing = assert_one_line_error(run('get', path, 'a'), 1)
     assert locked.endswith('; close it there, or wait for it: --lock-timeout SECONDS')
     assert missing.endswith('no semidbm database here (no file '
@@ -780,8 +1171,24 @@ def test_a_reader_that_goes_away_ends_it_quietly(path):
     process.stdout.close()
     stderr = process.stderr.read()
     process.stderr.close()
-    assert process.wait() == 1
+    assert process.wait() == ExitStatus.OK
     assert stderr == b''
+
+
+@pytest.mark.parametrize('args', [['keys', '{path}'], ['get', '{path}', 'apple'],
+                                  ['dump', '{path}'], ['stat', '--json', '{path}']])
+def test_a_pipe_closed_before_anything_is_written_is_no_error(fruit, args):
+    """Output smaller than a buffer is written at the end: the closed pipe is found
+    there, and that is no error either (nor an 'Exception ignored' at exit)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, '-m', 'semidbm', *[arg.format(path=fruit) for arg in args]],
+            stdout=write_end, stderr=subprocess.PIPE, env=helpers.child_env(), timeout=60)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (ExitStatus.OK, b'')
 
 
 # -- the examples in the docs -------------------------------------------------------------
@@ -809,6 +1216,7 @@ def console_blocks(filename):
 
 def normalize(text):
     text = re.sub(r'pid \d+', 'pid N', text)
+    text = re.sub(r'("readers": \[)[\d,\s]*\]', r'\1PIDS]', text)
     return re.sub(r'corrupt-\d{8}T\d{6}(-\d+)?', 'corrupt-TIMESTAMP', text)
 
 
@@ -850,7 +1258,7 @@ def damage_the_value_of(path, key):
 
 def test_get_of_a_damaged_value_fails_and_prints_nothing(run, fruit):
     damage_the_value_of(fruit, b'banana')
-    assert_one_line_error(run('get', fruit, 'banana'), 1, 'checksum mismatch',
+    assert_one_line_error(run('get', fruit, 'banana'), ExitStatus.DAMAGED, 'checksum mismatch',
                           "b'banana'", 'semidbm check')
     assert run('get', fruit, 'cherry', check=0).stdout == 'red'
 
@@ -858,7 +1266,7 @@ def test_get_of_a_damaged_value_fails_and_prints_nothing(run, fruit):
 def test_dump_leaves_a_damaged_value_out_and_says_so(run, fruit):
     damage_the_value_of(fruit, b'banana')
     result = run('dump', fruit, '--text')
-    assert result.returncode == 1
+    assert result.returncode == ExitStatus.DAMAGED
     dumped = [json.loads(line) for line in result.stdout.splitlines()]
     assert dumped == [{'key': k.decode(), 'value': v.decode()}
                       for k, v in FRUIT.items() if k != b'banana']
