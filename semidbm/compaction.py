@@ -2,8 +2,10 @@
 
 The new file is made and swapped in by :func:`semidbm.layout.replace` (which says what a
 crash at each step leaves behind).  Records are copied as bytes, never decoded and
-encoded again (the ``compact`` benchmark).
+encoded again.
 """
+# Copied as bytes: decoding and encoding each record again measured slower on the
+# ``compact`` benchmark.
 from __future__ import annotations
 
 import os
@@ -14,9 +16,10 @@ from semidbm.datafile import DataFile
 
 _WRITE_CHUNK = 1 << 20
 #: ``compact_at_close`` looks at a file only once it has grown by this much, and by a
-#: quarter, since it was opened or compacted: the pass over the index that counts its
-#: live bytes is then paid for by the writes (0.1 s a million keys, against 0.15 s
-#: for the 130,000 writes of 128 bytes that 16 MiB takes at least: the fill benchmarks).
+#: quarter, since it was opened or compacted.
+# The pass over the index that counts the live bytes is then paid for by the writes:
+# 0.1 s a million keys, against 0.15 s for the 130,000 writes of 128 bytes that 16 MiB
+# takes at least (the fill benchmarks).
 DUE_GROWTH = 16 << 20
 
 
@@ -60,10 +63,11 @@ def _copy_live(fd: int, source: DataFile, index: format.Index) -> Tuple[format.I
     """Copy the live records from *source* (a DataFile) to *fd*; return index and end.
 
     Records that lie next to each other are copied as one run, and a run keeps its
-    layout, so each index entry moves by the run's shift (the ``compact`` benchmark:
-    after a fill and an overwrite, the live records are one run).  The entry
-    arithmetic is :func:`semidbm.format.entry`'s, inlined.
+    layout, so each index entry moves by the run's shift.  The entry arithmetic is
+    :func:`semidbm.format.entry`'s, inlined.
     """
+    # Runs, not records: after a fill and an overwrite the live records are one run
+    # (the ``compact`` benchmark).
     head = format.RECORD_HEAD.size
     tail = format.CHECKSUM.size
     shift_bits, size_mask = format.ENTRY_SHIFT, format.ENTRY_SIZE_MASK
@@ -88,8 +92,9 @@ def _copy_live(fd: int, source: DataFile, index: format.Index) -> Tuple[format.I
 class _RunWriter:
     """Copies byte runs of *source* to *fd*: short ones gathered into one write,
     long ones copied file to file by the kernel (``copy_file_range``), so they
-    never pass through this process's memory (the ``peak_rss`` benchmark).
+    never pass through this process's memory.
     """
+    # copy_file_range keeps a compaction's peak memory down (the ``peak_rss`` benchmark).
 
     def __init__(self, fd: int, source: DataFile) -> None:
         self.fd = fd

@@ -1,7 +1,7 @@
 """The data file as a memory map that grows: reads are slices, appends are copies.
 
-Why a map for writes: the ``fill_*`` benchmarks showed one ``write()`` system call per
-record costs about half of a put.  Bytes copied into a shared file mapping are in the
+Why a map for writes: one ``write()`` system call per record costs about half of a put
+(the ``fill_*`` benchmarks).  Bytes copied into a shared file mapping are in the
 operating system's page cache the moment the copy ends, so a killed process loses
 nothing that was acknowledged, with no system call per record.  To have somewhere to
 copy to, the file is grown ahead of the logical end by writing :data:`format.PAD_BYTE`
@@ -100,9 +100,9 @@ class DataFile:
         ``pwrite`` fills the file from the front, so a kill in the middle leaves whole
         records and then a torn one.  One ``memcpy`` of them all makes no such promise
         (glibc's stores the first bytes of a long copy last), and whole records after a
-        hole are damage to the loader (tests/test_crash.py).  (``pwritev`` of the
-        records unjoined measured no faster on the ``update_batch`` benchmark.)
+        hole are damage to the loader (tests/test_crash.py).
         """
+        # pwritev of the records unjoined measured no faster (update_batch benchmark).
         start = self.end
         length = len(blob)
         if start + length >= self.size:

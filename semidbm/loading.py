@@ -1,8 +1,8 @@
 """Rebuilding the index at open: a scan of the records, and the rules for the tail.
 
-The index maps each key to its entry (:func:`semidbm.format.entry`, inlined here:
-the ``load`` benchmark is this loop).
+The index maps each key to its entry (:func:`semidbm.format.entry`, inlined here).
 """
+# Inlined: the ``load`` benchmark is this loop.
 from __future__ import annotations
 
 import mmap
@@ -129,10 +129,10 @@ def _scan(index: format.Index, buf: format.ByteSource, start: int,
 
     The scan goes a window of :data:`WINDOW` bytes at a time and gives each window's
     pages back to the page cache once it is scanned.  Without that, an open leaves
-    the whole file counted in the process's memory (RSS): the ``peak_rss``
-    benchmark, whose checks open a 160 MB database by scanning, measured it as the
-    peak (611 MiB against 465 for the rest of the run).
+    the whole file counted in the process's memory (RSS).
     """
+    # The ``peak_rss`` benchmark, whose checks open a 160 MB database by scanning,
+    # measured that as its peak: 611 MiB against 465 for the rest of the run.
     deleted = format.DELETED
     head = format.RECORD_HEAD.size
     shift = format.ENTRY_SHIFT
