@@ -85,10 +85,11 @@ class DataFile:
         Cost: one ``memcpy`` into the map; a ``write`` of pad and a new map when full.
         A copy torn by a kill is dropped at the next open, whatever part is missing.
         """
+        # SemiDBM.__setitem__ has its own copy of these lines (one frame less a put).
         start = self.end
         stop = start + len(blob)
         if stop >= self.size:  # at least one pad byte stays after the last record
-            self._remap(len(blob))
+            self.grow_for(len(blob))
         self.map[start:stop] = blob
         self.end = stop
         return start
@@ -106,12 +107,18 @@ class DataFile:
         start = self.end
         length = len(blob)
         if start + length >= self.size:
-            self._remap(length)
+            self.grow_for(length)
         layout.write_all(self.fd, blob, start)
         self.end = start + length
         return start
 
-    def _remap(self, needed: int) -> None:
+    def grow_for(self, needed: int) -> None:
+        """Grow the file and its map so that *needed* more bytes fit before the pad's
+        last byte.
+
+        :raises OSError: if the disk is full (``ENOSPC``) or the map cannot grow; the
+            file and the map stay readable, as they were.
+        """
         # The old map stays until the new one replaces it (never None meanwhile:
         # tests/test_threads); then it is closed (see replace_map).
         try:
