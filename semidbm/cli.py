@@ -64,8 +64,8 @@ def _discard_stdout() -> None:
 def _rephrased(exc: Exception) -> Tuple[str, ExitStatus]:
     """The message of *exc* in the command line's words, and the exit status.
 
-    A library error that ends with what to do in the library's words (its ``hint``)
-    ends with ours instead; a lock held elsewhere is known by its hint.
+    A library error that says what to do in the library's words (its ``hint``) says
+    it in ours instead; a lock held elsewhere is known by its hint.
     """
     if isinstance(exc, Failure):
         return one_line(exc), exc.status
@@ -76,11 +76,13 @@ def _rephrased(exc: Exception) -> Tuple[str, ExitStatus]:
         lock.WAIT_HINT: ('--lock-timeout SECONDS', ExitStatus.LOCKED),
         opening.MISSING_HINT: ('create one with: semidbm set PATH KEY VALUE, or '
                                'semidbm load PATH FILE', ExitStatus.FAILURE),
+        lock.NO_LOCK_HINT: ('the command line always locks: copy the database to a '
+                            'local file system', ExitStatus.FAILURE),
     }.get(exc.hint or '', (None, ExitStatus.FAILURE))
     if isinstance(exc, (semidbm.DBMLoadError, semidbm.DBMChecksumError)):
         status = ExitStatus.DAMAGED
-    if ours is not None and exc.hint and message.endswith(exc.hint):
-        message = message[:-len(exc.hint)] + ours
+    if ours is not None and exc.hint:
+        message = message.replace(exc.hint, ours)
     return message, status
 
 

@@ -42,15 +42,11 @@ def cmd_dump(args: argparse.Namespace) -> ExitStatus:
         keys = db.keys()
         try:
             for done, key in enumerate(keys, 1):
-                try:
-                    value = db[key]
-                except semidbm.DBMChecksumError as exc:
-                    print(f'semidbm dump: skipped: {exc}', file=sys.stderr)
+                line = _dump_line(db, key, binary, args.text)
+                if line is None:
                     skipped += 1
-                    continue
-                record = {**_field('key', key, binary, args.text),
-                          **_field('value', value, binary, args.text)}
-                print(json.dumps(record, ensure_ascii=False))
+                else:
+                    print(line)
                 progress(done, len(keys))
         finally:
             progress.finish()
@@ -58,6 +54,17 @@ def cmd_dump(args: argparse.Namespace) -> ExitStatus:
         raise Failure(f'{count(skipped, "damaged value")} left out of the dump; see '
                       f'python -m semidbm check {args.path}', ExitStatus.DAMAGED)
     return ExitStatus.OK
+
+
+def _dump_line(db: semidbm.SemiDBM, key: bytes, binary: str, text: bool) -> Optional[str]:
+    """The line of *key* in a dump, or None (named on stderr) if its value is damaged."""
+    try:
+        value = db[key]
+    except semidbm.DBMChecksumError as exc:
+        print(f'semidbm dump: skipped: {exc}', file=sys.stderr)
+        return None
+    record = {**_field('key', key, binary, text), **_field('value', value, binary, text)}
+    return json.dumps(record, ensure_ascii=False)
 
 
 def _field(name: str, data: bytes, binary: str, text: bool) -> Dict[str, str]:

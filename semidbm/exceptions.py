@@ -5,7 +5,7 @@ from typing import Optional
 class DBMError(OSError):
     """Base of semidbm's errors; also exported as ``semidbm.error``."""
 
-    #: The end of the message that says what to do, in the library's words
+    #: The part of the message that says what to do, in the library's words
     #: (``lock_timeout=SECONDS``), or None: the command line says it in its own.
     hint: Optional[str] = None
 

@@ -43,6 +43,8 @@ _WINDOWS_LOCK_OFFSET = 1 << 20
 _POLL_SECONDS = (0.005, 0.2)
 #: How to wait for a lock held elsewhere, as the library says it (``error.hint``).
 WAIT_HINT = 'lock_timeout=SECONDS'
+#: What to do where no lock can be taken, as the library says it (``error.hint``).
+NO_LOCK_HINT = 'pass lock=False to open it without a lock'
 
 
 class ProcessLock:
@@ -149,9 +151,10 @@ def _try_lock(fd: int, exclusive: bool, directory: str) -> bool:
     except OSError as exc:
         if fcntl is None:  # msvcrt reports a held lock as EDEADLOCK
             return False
-        raise error(exc.errno, f'cannot lock the database ({exc.strerror}; some '
-                    f'network file systems cannot); pass lock=False to open it '
-                    f'without a lock', directory) from exc
+        refused = error(exc.errno, f'cannot lock the database ({exc.strerror}; some '
+                        f'network file systems cannot); {NO_LOCK_HINT}', directory)
+        refused.hint = NO_LOCK_HINT
+        raise refused from exc
     return True
 
 

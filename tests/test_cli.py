@@ -25,7 +25,8 @@ import pytest
 
 import helpers
 import semidbm
-from semidbm import cli, clibase, clicommands, climove, format, layout, repair, snapshot
+from semidbm import (cli, clibase, clicommands, climove, format, layout, lock, repair,
+                     snapshot)
 from semidbm.cli import ExitStatus
 
 FRUIT = {b'apple': b'green', b'banana': b'yellow', b'cherry': b'red'}
@@ -1081,6 +1082,19 @@ def test_the_command_line_says_what_to_do_in_its_own_words(run, fruit, path):
                             'semidbm set PATH KEY VALUE, or semidbm load PATH FILE')
     for line in [locked, missing]:
         assert 'lock_timeout' not in line and 'flag' not in line
+
+
+def test_where_no_lock_can_be_taken_each_interface_says_so(fruit, monkeypatch, capsys):
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, 'No locks available')
+    monkeypatch.setattr(lock.fcntl, 'flock', no_locks)
+    with pytest.raises(semidbm.error, match='; pass lock=False to open it without a lock'):
+        semidbm.open(fruit, 'w')
+    assert cli.main(['set', fruit, 'a', 'b']) == ExitStatus.FAILURE
+    line = capsys.readouterr().err
+    assert '(No locks available; some network file systems cannot); the command line ' \
+           'always locks: copy the database to a local file system' in line
+    assert 'lock=False' not in line and line.count('\n') == 1
 
 
 def test_a_hint_for_another_interface_is_left_as_it_is(run, tmp_path):
