@@ -86,9 +86,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'differs(*backends, reason, condition=True): a deliberate difference; '
         'a strict expected failure for the named backends (when condition holds)')
-    # Python 3.9's dbm.dumb, whose __init__ failed, fails again in its __del__.
+    # Python 3.9's dbm.dumb, whose __init__ failed, fails again in its __del__ (PyPy's
+    # message has no "Exception ignored in").
     config.addinivalue_line(
-        'filterwarnings', 'ignore:Exception ignored in. <function _Database.close'
+        'filterwarnings', 'ignore:(Exception ignored in)?. <function _Database.close'
         ':pytest.PytestUnraisableExceptionWarning')
 
 
