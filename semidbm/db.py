@@ -23,7 +23,6 @@ _NOTHING_WRITTEN = 'nothing was written'
 #: Values longer than this are never kept by the read cache: their copy out of the
 #: map costs more than the lookup a cache would save, and they would crowd it.
 CACHED_VALUE_MAX = 1024
-_NEVER = 1 << 62  # reads before a cache of size 0 would wake: never
 _HEAD = format.RECORD_HEAD.size
 _SHIFT, _SIZE_MASK = format.ENTRY_SHIFT, format.ENTRY_SIZE_MASK
 _DB = TypeVar('_DB', bound='SemiDBM')
@@ -79,16 +78,13 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
         self._compact_at_close = compact_at_close
         self._grown_from = opened.datafile.end  # the end at open, or at the last compact
         # The read cache: up to cache_size values of recent reads (the ``read_hot``
-        # benchmark), asleep while reads do not repeat (readcache.py).  Writes count
-        # themselves in _writes before they drop a key from it, so a read that raced a
-        # write sees the count move and keeps nothing.
+        # benchmark), every one of them or one in readcache.SAMPLE (readcache.py).
+        # Writes count themselves in _writes before they drop a key from it, so a read
+        # that raced a write sees the count move and keeps nothing.
         self._cache_size = cache_size
         self._cached_max = CACHED_VALUE_MAX if cache_size else -1
         self._cache_policy = readcache.Policy(cache_size)
-        self._previous = self._cache_policy.previous  # the last generation's keys
-        self._reuses = 0
-        self._sleeping = not cache_size
-        self._idle = _NEVER if self._sleeping else 0  # reads left to sleep
+        self._ticks = self._cache_policy.ticks  # reads from the file to one cached
         self._cache: Dict[bytes, bytes] = {}
         self._writes = 0
         # Writes, compaction and close hold it.  Reads don't (a lock costs them more
@@ -99,9 +95,9 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
         self._set_state(opened.index, opened.datafile)
 
     def _set_state(self, index: format.Index, datafile: DataFile) -> None:
-        # Readers take all three from _state at once; the cache is None while it sleeps.
+        # Readers take all three from _state at once.
         self._index, self._file = index, datafile
-        self._state = (index, datafile, None if self._sleeping else self._cache)
+        self._state = (index, datafile, self._cache)
 
     @property
     def _data_filename(self) -> str:  # semidbm 0.5.1's name for it
@@ -122,10 +118,12 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
         if TYPE_CHECKING:
             key = cast(bytes, key)
         index, datafile, cache = self._state
-        if cache is not None:
-            value = cache.get(key)
-            if value is not None:
-                return value
+        # ``in`` then ``[]``, not get(): no method call on a miss, the cold reads' path.
+        if key in cache:
+            try:
+                return cache[key]
+            except KeyError:  # a write in another thread dropped it meanwhile
+                pass
         writes = self._writes
         entry = index[key]
         start = entry >> _SHIFT
@@ -147,40 +145,34 @@ class SemiDBM(collections.abc.MutableMapping[bytes, bytes]):
                 f'{self._files.data}: checksum mismatch for key {key!r} in the record '
                 f'at offset {start - _HEAD - len(key)}; run: python -m semidbm check '
                 f'{self.path}')
-        if cache is None:
-            idle = self._idle - 1
-            self._idle = idle
-            if idle <= 0:  # not ``== 0``: racing threads may count past it
-                self._cache_wake()
-        elif size <= self._cached_max:
-            if key in self._previous:
-                self._reuses += 1
-            if len(cache) >= self._cache_size:
-                cache = self._cache_full(cache)
-            cache[key] = value
-            if self._writes != writes:  # a write of this key may have raced the read
-                cache.pop(key, None)
+        ticks = self._ticks - 1
+        if ticks:
+            self._ticks = ticks
+        else:
+            self._admit(cache, key, value, writes)
         return value
 
-    def _cache_full(self, cache: Dict[bytes, bytes]) -> Dict[bytes, bytes]:
-        """Start the cache's next generation, or put it to sleep: the dict to put the
-        value just read in (a new one, or a throwaway while it sleeps)."""
-        with self._lock:
-            if cache is not self._cache:  # another thread got here first
-                return {}
-            sleep = self._cache_policy.full(cache, self._reuses)
-            self._previous, self._reuses = self._cache_policy.previous, 0
-            self._cache = {}  # cheaper than an LRU's bookkeeping on every read
-            if sleep is not None:
-                self._sleeping, self._idle = True, sleep
-            self._set_state(self._index, self._file)
-            return self._cache
-
-    def _cache_wake(self) -> None:
-        with self._lock:
-            if self._sleeping and self._idle <= 0:  # else another thread woke it
-                self._sleeping, self._cache = False, {}
-                self._set_state(self._index, self._file)
+    def _admit(self, cache: Dict[bytes, bytes], key: bytes, value: bytes,
+               writes: int) -> None:
+        """Show the read of *value* to the read cache's policy (readcache.py), and
+        while it is warm put the value in the cache."""
+        policy = self._cache_policy
+        if not policy.warm:
+            policy.watched(key)
+        elif len(value) <= self._cached_max:
+            policy.missed(key)
+            if len(cache) >= self._cache_size:
+                with self._lock:  # a new dict, not clear(): cheaper than an LRU's upkeep
+                    if cache is self._cache:
+                        self._cache = {}
+                        self._set_state(self._index, self._file)
+                        policy.renewed(cache)
+                    cache = self._cache
+            if policy.warm:
+                cache[key] = value
+                if self._writes != writes:  # a write of this key may have raced the read
+                    cache.pop(key, None)
+        self._ticks = policy.ticks
 
     def __contains__(self, key: object) -> bool:
         """True if *key* (bytes, or str as UTF-8) is in the database: a dict lookup,

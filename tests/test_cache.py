@@ -1,6 +1,7 @@
 """Promises about the read cache (semidbm/db.py, semidbm/readcache.py): a value read
 again comes from memory, no write through the same object, racing or not, ever leaves a
-stale value in it, and the cache sleeps while reads do not repeat."""
+stale value in it, and while reads do not repeat the cache keeps only one value in
+readcache.SAMPLE."""
 import threading
 
 import pytest
@@ -22,9 +23,9 @@ def cached(db):
     return dict(db._cache)
 
 
-def awake(db):
-    """Whether reads look in the cache (the cache of the state reads take)."""
-    return db._state[2] is not None
+def warm(db):
+    """Whether every value read from the file goes in the cache."""
+    return db._cache_policy.warm
 
 
 def test_a_value_read_is_kept_and_served_again(store):
@@ -92,55 +93,81 @@ def numbered(path):
 
 def test_a_working_set_that_fits_never_fills_the_cache(numbered):
     read_all(numbered, [0, 1, 2, 3] * 1000)
-    assert awake(numbered) and set(cached(numbered)) == {b'0', b'1', b'2', b'3'}
+    assert warm(numbered) and set(cached(numbered)) == {b'0', b'1', b'2', b'3'}
 
 
-def test_reads_that_repeat_keep_the_cache_awake_past_full(numbered):
+def test_reads_that_repeat_keep_the_cache_warm_past_full(numbered):
     read_all(numbered, list(range(6)) * 100)  # six keys: the cache fills every few reads
-    assert awake(numbered)
+    assert warm(numbered)
 
 
-def test_reads_that_never_repeat_put_the_cache_to_sleep_after_two_generations(numbered):
-    read_all(numbered, range(8))  # the first generation, and the second (the trial)
-    assert awake(numbered)
-    read_all(numbered, [8])  # the second full, with no reuse of the first: asleep
-    assert not awake(numbered)
-    read_all(numbered, [8] * 50)  # asleep, even for a key read again
-    assert not awake(numbered)
+def test_reads_that_never_repeat_turn_the_cache_cold_after_two_generations(numbered):
+    read_all(numbered, range(8))  # the first generation (not judged), then the second
+    assert warm(numbered)
+    read_all(numbered, [8])  # the cache full again, no reuse of the first: cold
+    assert not warm(numbered)
+    read_all(numbered, list(range(9, 1000)) * 30)  # 991 keys: a cache of 4 serves few
+    assert not warm(numbered)
 
 
-def test_a_sleeping_cache_wakes_after_its_sleep_and_sees_every_write(numbered):
+def test_a_cold_cache_keeps_nothing_more_and_still_serves_what_it_holds(numbered):
     read_all(numbered, range(9))
+    assert not warm(numbered)
+    kept = cached(numbered)
+    read_all(numbered, range(100, 200))
+    assert cached(numbered) == kept
+    numbered._cache[b'0'] = b'v0'  # as if read while warm
+    datafile = numbered._state[1]
+    datafile.map, mapped = None, datafile.map  # were it read again, this would fail
+    assert numbered[b'0'] == b'v0'
+    datafile.map = mapped
     numbered[b'0'] = b'new'
-    sleep = 4 * readcache.SLEEP_FACTOR
-    read_all(numbered, range(100, 100 + sleep - 1))
-    assert not awake(numbered)
-    read_all(numbered, [100 + sleep])
-    assert awake(numbered) and cached(numbered) == {}
-    assert numbered[b'0'] == b'new' and numbered[b'0'] == b'new'
+    assert numbered[b'0'] == b'new' and b'0' not in cached(numbered)
 
 
-def test_each_failed_trial_doubles_the_sleep_up_to_a_limit():
-    policy = readcache.Policy(4)
-    cold = [{b'%d' % n: b'' for n in range(g * 4, g * 4 + 4)} for g in range(20)]
-    sleeps = []
-    for generation in cold:
-        sleep = policy.full(generation, reuses=0)
-        if sleep is not None:
-            sleeps.append(sleep)
-    first = 4 * readcache.SLEEP_FACTOR
-    assert sleeps[:readcache.MAX_SLEEPS + 2] == (
-        [first << n for n in range(readcache.MAX_SLEEPS)]
-        + [first << (readcache.MAX_SLEEPS - 1)] * 2)
+def test_a_cold_cache_turns_warm_when_reads_come_back(numbered):
+    read_all(numbered, range(9))
+    assert not warm(numbered)
+    read_all(numbered, [500, 501, 502] * readcache.SAMPLE * readcache.WINDOW)
+    assert warm(numbered)
+    assert set(cached(numbered)) == {b'500', b'501', b'502'}
 
 
-def test_a_trial_that_passes_resets_the_sleep():
-    policy = readcache.Policy(16)
-    for reuses in (0, 0, 0, 0):  # two failed trials of two generations each
-        policy.full({}, reuses)
-    assert policy.sleeps == 2
-    policy.full({}, 0)
-    assert policy.full({}, reuses=1) is None and policy.sleeps == 0
+def test_a_warm_generation_judges_by_its_reuses_against_the_cache_size():
+    policy = readcache.Policy(64)
+    first = {b'%d' % n: b'' for n in range(64)}
+    policy.renewed(first)  # the first generation: not judged
+    for n in range(64 // readcache.WORTH):  # exactly 1 in WORTH of the size reused
+        policy.missed(b'%d' % n)
+    policy.renewed({b'x%d' % n: b'' for n in range(64)})
+    assert policy.warm
+    for n in range(64 // readcache.WORTH - 1):  # one fewer
+        policy.missed(b'x%d' % n)
+    policy.renewed({})
+    assert not policy.warm and policy.ticks == readcache.SAMPLE
+
+
+def test_a_cold_window_turns_warm_at_its_reuses_and_not_before():
+    policy = readcache.Policy(readcache.WINDOW * readcache.WINDOW)  # any 3 reuses do
+    policy.ticks = readcache.SAMPLE  # cold
+    window = [b'%d' % n for n in range(readcache.WINDOW)]
+    for key in window:
+        policy.watched(key)
+    second = [window[n] if n < readcache.REUSES - 1 else b'new%d' % n
+              for n in range(readcache.WINDOW)]  # one reuse fewer than it takes
+    for key in second:
+        policy.watched(key)
+    assert not policy.warm
+    for n in range(readcache.WINDOW):
+        policy.watched(second[n] if n < readcache.REUSES else b'other%d' % n)
+    assert policy.warm
+
+
+def test_a_cache_of_size_zero_never_turns_warm():
+    policy = readcache.Policy(0)
+    for n in range(readcache.WINDOW * 3):
+        policy.watched(b'k')
+    assert not policy.warm and policy.ticks == readcache.SAMPLE
 
 
 def test_long_values_are_not_cached(store):
