@@ -799,7 +799,9 @@ def assert_load_refused(result, name, bad):
 
 
 BAD_LINES = [
-    ('not json', 'not JSON: Expecting value at column 1'),
+    # The message is the interpreter's json module's: PyPy's reads 'n' as the start of null.
+    ('not json', 'not JSON: Error when decoding null at column 2' if helpers.PYPY
+     else 'not JSON: Expecting value at column 1'),
     ('{"key": "k"}', 'no "value", "value_base64" or "value_hex"'),
     ('{"value": "v"}', 'no "key", "key_base64" or "key_hex"'),
     ('{"key_base64": "!!", "value": "v"}', '"key_base64" is not valid base64'),
