@@ -50,7 +50,8 @@ def open(filename: layout.AnyPath, flag: opening.Flag = 'r', mode: int = 0o666, 
     :param compact_at_close: :meth:`SemiDBM.close` compacts the database first when
         at least this fraction of its file is dead bytes (overwritten values and
         deleted keys), once the file has grown by 16 MiB and by a quarter since it
-        was opened or compacted; None never does.  The default, 0.5, keeps the file
+        was opened or compacted, and a write since then replaced or deleted a key
+        (then it costs the close a pass over the keys); None never does.  The default, 0.5, keeps the file
         under about twice its live size, at a cost of at most one more copy of each
         byte written.  A compaction that fails (a full disk) leaves the database as it
         was, with a :exc:`RuntimeWarning`, and the close goes on.

@@ -70,6 +70,41 @@ def test_the_growth_counts_from_the_open(path):
     assert file_size(path) > size
 
 
+def count_passes(monkeypatch):
+    """The passes close() makes over the index to count live bytes, as a list."""
+    passes = []
+    real = format.live_bytes
+
+    def counted(index):
+        passes.append(len(index))
+        return real(index)
+    monkeypatch.setattr(format, 'live_bytes', counted)
+    return passes
+
+
+def test_a_close_after_writes_that_replaced_no_key_never_counts_dead_bytes(
+        path, monkeypatch):
+    passes = count_passes(monkeypatch)
+    with semidbm.open(path, 'c') as db:  # 20 MiB of new keys, put one by one and in batches
+        for n in range(10000):
+            db[b'%06d' % n] = VALUE
+        db.update((b'%06d' % n, VALUE) for n in range(10000, 20000))
+    assert passes == [] and file_size(path) > compaction.DUE_GROWTH
+
+
+@pytest.mark.parametrize('replace', [
+    pytest.param(lambda db: db.__setitem__(b'000000', b'new'), id='overwrite'),
+    pytest.param(lambda db: db.__delitem__(b'000000'), id='delete'),
+    pytest.param(lambda db: db.update([(b'new', b'1'), (b'new', b'2')]), id='batch'),
+])
+def test_a_close_after_one_replaced_key_counts_them(path, monkeypatch, replace):
+    passes = count_passes(monkeypatch)
+    with semidbm.open(path, 'c') as db:
+        db.update((b'%06d' % n, VALUE) for n in range(20000))
+        replace(db)
+    assert len(passes) == 1
+
+
 def test_the_share_is_the_callers(path):
     with semidbm.open(path, 'c', compact_at_close=0.99) as db:
         overwrite(db, rounds=20)  # 95% dead: under 0.99
