@@ -67,20 +67,29 @@ def verdict(met):
     return 'met' if met else 'NOT met'
 
 
+def first_ratio(runs, name, workload, keys=None):
+    """(run, result, ratio) of the first run in which *name* measured *workload* (at
+    *keys* keys, if given) and the first module has a ratio to it; None if none has."""
+    for run in runs:
+        other = next((r for r in tables.ran(run) if r['name'] == name
+                      and keys in (None, r['num_keys']) and workload in r['workloads']),
+                     None)
+        times = other and tables.ops_table(run).ratio(workload, other)
+        if times:
+            return run, other, times
+    return None
+
+
 def dumb_verdicts(runs):
     """A sentence per target against dbm.dumb, from the first run that measured it."""
     sentences = []
     for workload, keys, goal in DUMB_GOALS:
-        for run in runs:
-            dumb = next((r for r in tables.ran(run) if r['name'] == DUMB
-                         and r['num_keys'] == keys and workload in r['workloads']), None)
-            times = dumb and tables.ops_table(run).ratio(workload, dumb)
-            if times:
-                sentences.append(
-                    f'{workload} at {keys:,} keys: {run["results"][0]["name"]} is '
-                    f'{times:,.1f}x {DUMB} (target: at least {goal}x, '
-                    f'{verdict(times >= goal)})')
-                break
+        found = first_ratio(runs, DUMB, workload, keys)
+        if found:
+            run, _, times = found
+            sentences.append(
+                f'{workload} at {keys:,} keys: {run["results"][0]["name"]} is '
+                f'{times:,.1f}x {DUMB} (target: at least {goal}x, {verdict(times >= goal)})')
     return sentences
 
 
@@ -124,16 +133,13 @@ def rival_verdicts(runs):
     """A sentence per target of RIVAL_GOALS, from the first run that measured it."""
     sentences = []
     for rival, workload, goal in RIVAL_GOALS:
-        for run in runs:
-            other = next((r for r in tables.ran(run) if r['name'] == rival
-                          and workload in r['workloads']), None)
-            times = other and tables.ops_table(run).ratio(workload, other)
-            if times:
-                sentences.append(
-                    f'{workload} at {other["num_keys"]:,} keys: {run["results"][0]["name"]} '
-                    f'is {times:,.2f}x {interpreters.name_label(other)} '
-                    f'(target: at least {goal}x, {verdict(times >= goal)})')
-                break
+        found = first_ratio(runs, rival, workload)
+        if found:
+            run, other, times = found
+            sentences.append(
+                f'{workload} at {other["num_keys"]:,} keys: {run["results"][0]["name"]} '
+                f'is {times:,.2f}x {interpreters.name_label(other)} '
+                f'(target: at least {goal}x, {verdict(times >= goal)})')
     return sentences
 
 
